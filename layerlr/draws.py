@@ -1,0 +1,145 @@
+"""Random draws of one experiment: initial weights, data, target, test set (SPEC 2, 3, 9).
+
+The training data enter the dynamics only through ``sigma = X^T X / n``, ``c = X^T y / n``
+and ``yy = |y|^2 / n`` (SPEC section 4); they are computed here, once per seed, and the
+n x d matrix X is dropped. The test set is kept as a root ``Z`` with
+``Z^T Z = x_test^T x_test / m``, so the empirical test loss is ``|Z (M - beta)|^2``.
+
+Two protocols:
+
+- ``published``: ``torch.manual_seed(seed)`` and the draw order of SPEC section 9, on the
+  CPU in float32, so results match the paper's scripts seed for seed.
+- ``native``: the same order from a private ``torch.Generator`` on the target device and
+  in the target dtype; the global RNG is left alone.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from layerlr.setting import Setting
+
+PROTOCOLS = ("native", "published")
+
+
+@dataclass
+class Draw:
+    """The draws of S seeds, stacked along a leading seed axis.
+
+    ``o`` is the number of outputs: h for the matrix family, 1 for readout.
+    """
+
+    weights: list[Tensor]  # W_l at init: (S, d, h), then (S, h, h) for l >= 2
+    readout: Tensor | None  # a: (S, h), readout family only
+    beta: Tensor  # (S, d, o) teacher
+    sigma: Tensor  # (S, d, d) = X^T X / n
+    c: Tensor  # (S, d, o) = X^T y / n
+    yy: Tensor  # (S,) = |y|_F^2 / n
+    test_root: Tensor  # (S, r, d), r = min(m, d): Z^T Z = x_test^T x_test / m
+
+    @property
+    def seeds(self) -> int:
+        return self.beta.shape[0]
+
+
+def orthonormal(rows: int, cols: int, generator: torch.Generator | None = None,
+                device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+                ) -> Tensor:
+    """Haar matrix with orthonormal columns (SPEC 3): QR of a Gaussian, diag(R) >= 0."""
+    a = torch.randn(rows, cols, generator=generator, device=device, dtype=dtype)
+    q, r = torch.linalg.qr(a)
+    signs = torch.where(torch.diagonal(r) >= 0, 1.0, -1.0).to(dtype)
+    return q * signs
+
+
+def draw(setting: Setting, seeds: list[int], protocol: str = "native",
+         device: str | torch.device = "cpu", dtype: torch.dtype = torch.float64) -> Draw:
+    """Draw every seed of ``seeds`` and stack them (see :class:`Draw` for shapes)."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol: {protocol!r} is not one of {list(PROTOCOLS)}")
+    per_seed = [_one_seed(setting, seed, protocol, device, dtype) for seed in seeds]
+    fields = per_seed[0].keys()
+    stacked = {k: None if per_seed[0][k] is None else torch.stack([p[k] for p in per_seed])
+               for k in fields if k != "weights"}
+    weights = [torch.stack([p["weights"][i] for p in per_seed])
+               for i in range(len(per_seed[0]["weights"]))]
+    return Draw(weights=weights, **stacked)
+
+
+def raw_draws(setting: Setting, seed: int, protocol: str, device: str | torch.device,
+              dtype: torch.dtype) -> dict[str, object]:
+    """The raw draws of one seed in SPEC section 9 order: x_test, W's, X, target, noise.
+
+    Matrix orthogonal target: Q_beta is drawn before xi; a Gaussian target after xi;
+    readout: xi, then a, then beta.
+    """
+    s = setting
+    if protocol == "published":
+        torch.manual_seed(seed)
+        gen, dev, dt = None, "cpu", torch.float32
+    else:
+        gen = torch.Generator(device=device).manual_seed(seed)
+        dev, dt = device, dtype
+
+    def normal(std: float, *shape: int) -> Tensor:
+        return torch.normal(0.0, std, shape, generator=gen, device=dev, dtype=dt)
+
+    def orth(rows: int, cols: int) -> Tensor:
+        return orthonormal(rows, cols, gen, dev, dt)
+
+    h, d, n, m = s.width, s.d, s.n, s.test_size
+    x_test = torch.randn(m, d, generator=gen, device=dev, dtype=dt)
+    if s.init == "orthogonal":
+        weights = [orth(d, h)] + [orth(h, h) for _ in range(s.layers - 1)]
+    else:
+        weights = [normal(1 / math.sqrt(d), d, h)]
+        weights += [normal(1 / math.sqrt(h), h, h) for _ in range(s.layers - 1)]
+    x = math.sqrt(n) * orth(n, d) if s.data == "whitened" else torch.randn(
+        n, d, generator=gen, device=dev, dtype=dt)
+    readout = None
+    if s.family == "matrix":
+        beta = orth(d, h) / math.sqrt(d) if s.target == "orthogonal" else None
+        noise = normal(math.sqrt(s.noise), n, h)
+        if beta is None:
+            beta = normal(1 / d, d, h)
+    else:
+        noise = normal(math.sqrt(s.noise), n, 1)
+        readout = normal(1 / math.sqrt(h), h, 1)
+        beta = normal(1 / math.sqrt(h), d, 1)
+        if s.target == "sphere":
+            readout, beta = readout / readout.norm(), beta / beta.norm()
+        readout = readout[:, 0]
+    return {"x_test": x_test, "weights": weights, "x": x, "noise": noise,
+            "readout": readout, "beta": beta}
+
+
+def _one_seed(setting: Setting, seed: int, protocol: str, device: str | torch.device,
+              dtype: torch.dtype) -> dict:
+    raw = raw_draws(setting, seed, protocol, device, dtype)
+
+    def to(t: Tensor | None) -> Tensor | None:
+        return None if t is None else t.to(device=device, dtype=dtype)
+
+    x, beta, x_test = to(raw["x"]), to(raw["beta"]), to(raw["x_test"])
+    n, m = x.shape[0], x_test.shape[0]
+    y = x @ beta + to(raw["noise"])
+    return {
+        "weights": [to(w) for w in raw["weights"]],
+        "readout": to(raw["readout"]),
+        "beta": beta,
+        "sigma": x.T @ x / n,
+        "c": x.T @ y / n,
+        "yy": (y * y).sum() / n,
+        "test_root": _test_root(x_test, m),
+    }
+
+
+def _test_root(x_test: Tensor, m: int) -> Tensor:
+    """(r, d) with r = min(m, d) and root^T root = x_test^T x_test / m."""
+    if m <= x_test.shape[1]:
+        return x_test / math.sqrt(m)
+    return torch.linalg.cholesky(x_test.T @ x_test / m).mT

@@ -1,0 +1,151 @@
+"""Evaluate a batch of schedules over a set of seeds as one tensor program.
+
+:func:`evaluate` is the engine's public entry point: B schedules x S seeds, T steps of
+exact GD (SPEC 4) and of the signal-only surrogate (SPEC 5) from the same draws, the
+four measured losses after every step, and the closed form (SPEC 6) beside them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+from layerlr.draws import Draw, draw
+from layerlr.dynamics import MatrixDynamics, ReadoutDynamics, losses, population_loss
+from layerlr.schedules import as_schedules
+from layerlr.setting import Setting
+from layerlr.theory import closed_form
+
+DEFAULT_CPU_BUDGET = 2 * 2**30  # bytes of working memory for one chunk of schedules
+DIVERGENCE = 1e6  # a population loss above this counts as diverged (losses start near 1)
+LOSSES = ("train", "population", "empirical", "surrogate")
+
+
+@dataclass
+class Evaluation:
+    """Losses of B schedules x S seeds after each of T steps, on the CPU in float64.
+
+    ``losses[name]`` is (S, B, T) for name in ``LOSSES``; NaN where the GD run had
+    diverged. ``diverged_at`` (S, B) holds the first diverged step, 0 for none.
+    ``theory`` (B, T) is the closed form, NaN where ``theory_kind`` is "absent".
+    """
+
+    setting: Setting
+    seeds: list[int]
+    schedules: Tensor  # (B, T, K)
+    losses: dict[str, Tensor]
+    diverged_at: Tensor
+    theory: Tensor
+    theory_kind: np.ndarray
+    device: str = field(default="cpu")
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per (schedule, seed, step)."""
+        s, b, t = self.losses["population"].shape
+        k = self.schedules.shape[2]
+        grid = np.stack(np.meshgrid(np.arange(b), np.arange(s), np.arange(t),
+                                    indexing="ij"), -1).reshape(-1, 3)
+        bi, si, ti = grid.T
+        frame = {"schedule": bi, "seed": np.asarray(self.seeds)[si], "step": ti + 1}
+        rates = self.schedules.numpy()
+        for layer in range(k):
+            frame[f"eta{layer + 1}"] = rates[bi, ti, layer]
+        for name in LOSSES:
+            frame[f"loss_{name}"] = self.losses[name].permute(1, 0, 2).reshape(-1).numpy()
+        frame["loss_theory"] = self.theory.numpy()[bi, ti]
+        frame["theory"] = self.theory_kind[bi, ti].astype(str)
+        div = self.diverged_at.numpy()[si, bi]
+        frame["diverged"] = (div > 0) & (div <= ti + 1)
+        return pd.DataFrame(frame)
+
+
+def evaluate(setting: Setting, schedules: object, seeds: list[int], *,
+             steps: int | None = None, protocol: str = "native",
+             device: str | torch.device = "cpu", dtype: torch.dtype = torch.float64,
+             memory_budget: int | None = None, divergence: float = DIVERGENCE,
+             surrogate: bool = True, draws: Draw | None = None) -> Evaluation:
+    """Run every schedule for every seed and measure the losses after each step.
+
+    ``schedules``: (B, T, K) rates, or (B, K) with ``steps`` for constant rates.
+    ``memory_budget`` (bytes) caps the working memory of one chunk of schedules
+    (default 2 GiB on CPU, half the free memory on CUDA). ``draws`` reuses draws made
+    earlier by :func:`layerlr.draws.draw` for the same seeds. ``surrogate=False``
+    skips the signal-only run (its column is then NaN).
+    """
+    if not seeds:
+        raise ValueError("seeds: need at least one seed")
+    rates = as_schedules(schedules, setting.layers, steps)
+    if draws is None:
+        draws = draw(setting, list(seeds), protocol, device, dtype)
+    dyn = MatrixDynamics() if setting.family == "matrix" else ReadoutDynamics()
+    chunk = chunk_size(setting, len(seeds), rates.shape[1], draws.beta.element_size(),
+                       memory_budget, draws.beta.device)
+    parts = [_run_chunk(dyn, draws, rates[i:i + chunk], divergence, surrogate)
+             for i in range(0, rates.shape[0], chunk)]
+    measured = {k: torch.cat([p[0][k] for p in parts], 1) for k in LOSSES}
+    theory, kind = closed_form(setting, rates)
+    return Evaluation(setting, list(seeds), rates, measured,
+                      torch.cat([p[1] for p in parts], 1), theory, kind,
+                      str(draws.beta.device))
+
+
+def chunk_size(setting: Setting, seeds: int, steps: int, itemsize: int,
+               budget: int | None, device: torch.device) -> int:
+    """Schedules per chunk so that one chunk's tensors fit in ``budget`` bytes."""
+    if budget is None:
+        budget = DEFAULT_CPU_BUDGET
+        if device.type == "cuda":
+            budget = torch.cuda.mem_get_info(device)[0] // 2
+    h, d, k = setting.width, setting.d, setting.layers
+    if setting.family == "matrix":
+        # two runs (GD, surrogate) of W1, W2 plus about ten temporaries of their size
+        floats = 12 * (d * h + h * h)
+    else:
+        # U, V columns of two runs, the chains and the matvec temporaries
+        floats = 4 * k * steps * (d + h) + 8 * k * h + 8 * d
+    return max(1, int(budget // (floats * itemsize * seeds)))
+
+
+def _run_chunk(dyn, draws: Draw, rates: Tensor, divergence: float,
+               surrogate: bool) -> tuple[dict[str, Tensor], Tensor]:
+    """GD and the surrogate for a (B, T, K) chunk. -> losses (S, B, T), diverged_at (S, B)."""
+    s, (b, t_max, _) = draws.seeds, rates.shape
+    dev = draws.beta.device
+    rates = rates.to(dev)
+    out = {k: torch.full((s, b, t_max), float("nan"), dtype=torch.float64) for k in LOSSES}
+    diverged_at = torch.zeros(s, b, dtype=torch.long)
+    state = dyn.init(draws)
+    for t in range(t_max + 1):
+        fwd = dyn.forward(draws, state, with_sigma=True)
+        if t:
+            measured = {k: v.expand(s, b).double().cpu() for k, v in losses(draws, fwd).items()}
+            bad = ~(torch.isfinite(measured["train"]) & (measured["population"] <= divergence))
+            diverged_at[bad & (diverged_at == 0)] = t
+            gone = diverged_at > 0
+            for k, v in measured.items():
+                out[k][:, :, t - 1] = torch.where(gone, float("nan"), v)
+        if t < t_max:
+            state = dyn.step(draws, state, fwd, rates[:, t], signal_only=False)
+            if t and diverged_at.any():
+                state = dyn.zero(state, (diverged_at > 0).to(dev))
+    if surrogate:
+        out["surrogate"] = _surrogate(dyn, draws, rates)
+    return out, diverged_at
+
+
+def _surrogate(dyn, draws: Draw, rates: Tensor) -> Tensor:
+    """Population loss after each step of the signal-only dynamics (SPEC 5). (S, B, T)."""
+    state = dyn.init(draws)
+    fwd = dyn.forward(draws, state, with_sigma=False)
+    out = []
+    for t in range(rates.shape[1]):
+        state = dyn.step(draws, state, fwd, rates[:, t], signal_only=True)
+        fwd = dyn.forward(draws, state, with_sigma=False)
+        loss = population_loss(draws, fwd).expand(draws.seeds, rates.shape[0])
+        out.append(loss.double().cpu())
+    out = torch.stack(out, -1)
+    return torch.where(torch.isfinite(out), out, float("nan"))

@@ -1,0 +1,66 @@
+"""Schedules: the T x K matrices of per-step, per-layer rates (SPEC section 4).
+
+A batch of schedules is a float64 tensor of shape (B, T, K): schedules, steps, layers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+
+class ScheduleError(ValueError):
+    """Rates that cannot be used as a batch of schedules."""
+
+
+def as_schedules(rates: object, layers: int, steps: int | None = None) -> Tensor:
+    """Validate ``rates`` into a (B, T, K) float64 tensor.
+
+    Accepts (B, T, K), or (B, K) together with ``steps`` for rates that repeat at every
+    step, like the published experiments.
+    """
+    out = torch.as_tensor(rates, dtype=torch.float64).cpu()
+    if out.ndim == 2 and steps is not None:
+        out = constant(out, steps)
+    if out.ndim != 3 or out.shape[0] == 0 or out.shape[1] == 0:
+        raise ScheduleError(
+            f"schedules must have shape (schedules, steps, layers), got {tuple(out.shape)}; "
+            "pass (schedules, layers) together with steps= for constant rates")
+    if out.shape[2] != layers:
+        raise ScheduleError(f"schedules have {out.shape[2]} rates per step but the network "
+                            f"has {layers} trained layers")
+    bad = ~torch.isfinite(out) | (out < 0)
+    if bad.any():
+        index = tuple(int(i) for i in bad.nonzero()[0])
+        raise ScheduleError(f"schedule {index[0]}, step {index[1] + 1}, layer {index[2] + 1}: "
+                            f"rate {out[index].item()} must be finite and >= 0")
+    return out
+
+
+def constant(rates: object, steps: int) -> Tensor:
+    """(B, K) rates repeated at every one of ``steps`` steps -> (B, T, K)."""
+    r = torch.as_tensor(rates, dtype=torch.float64)
+    return r[:, None, :].expand(r.shape[0], steps, r.shape[1]).clone()
+
+
+def diagonal(budget: float, layers: int) -> Tensor:
+    """The published sweep along eta1 + (the rest) = B (SPEC section 9). -> (N - 1, K).
+
+    s = max(1, floor(B/20)), N = floor(B/s); for i = 1..N-1, eta1 = i s and the other
+    K - 1 layers share (N - i) s equally (for K = 2, eta2 = (N - i) s, as published).
+    """
+    if not (math.isfinite(budget) and budget >= 2):
+        raise ScheduleError(f"diagonal budget must be a finite number >= 2, got {budget}")
+    s = max(1, math.floor(budget / 20))
+    n = math.floor(budget / s)
+    i = torch.arange(1, n, dtype=torch.float64)
+    rest = ((n - i) * s / (layers - 1))[:, None].expand(-1, layers - 1)
+    return torch.cat([(i * s)[:, None], rest], dim=1)
+
+
+def budgets(values: float | Sequence[float]) -> list[float]:
+    """A budget or a list of them, as floats."""
+    return [float(v) for v in (values if isinstance(values, Sequence) else [values])]

@@ -1,0 +1,103 @@
+"""The engine against naive autograd on the full data matrix (float64)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import naive
+from layerlr import Setting, evaluate
+from layerlr.draws import raw_draws
+
+CASES = [
+    dict(family="matrix", depth=2, width=6, d=8, n=12, init="orthogonal", data="whitened",
+         target="orthogonal", test_size=5),
+    dict(family="matrix", depth=2, width=6, d=7, n=5, init="gaussian", data="gaussian",
+         target="gaussian", test_size=11),
+    dict(family="readout", depth=3, width=6, d=8, n=10, init="orthogonal", data="whitened",
+         target="sphere", test_size=5),
+    dict(family="readout", depth=4, width=5, d=7, n=4, init="gaussian", data="gaussian",
+         target="gaussian", test_size=9),
+    dict(family="readout", depth=5, width=6, d=6, n=9, init="orthogonal", data="gaussian",
+         target="gaussian", test_size=4),
+]
+SEEDS = [3, 11]
+
+
+def schedules(k: int) -> torch.Tensor:
+    """Two schedules, T = 3 steps, rates that differ per step and per layer."""
+    g = torch.Generator().manual_seed(k)
+    return 0.1 + 0.5 * torch.rand(2, 3, k, generator=g, dtype=torch.float64)
+
+
+def rel(a: float, b: float) -> float:
+    return abs(a - b) / max(abs(b), 1e-300)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c['family']}{c['depth']}-{c['init']}")
+@pytest.mark.parametrize("noise", [0.0, 0.3])
+def test_engine_equals_naive_autograd(case, noise):
+    setting = Setting(**case, noise=noise)
+    rates = schedules(setting.layers)
+    ev = evaluate(setting, rates, SEEDS, dtype=torch.float64)
+    for si, seed in enumerate(SEEDS):
+        raw = raw_draws(setting, seed, "native", "cpu", torch.float64)
+        for b in range(rates.shape[0]):
+            gd = naive.run(setting, raw, rates[b])
+            sur = naive.run(setting, raw, rates[b], signal_only=True)
+            for t in range(3):
+                for name in ("train", "population", "empirical"):
+                    got = ev.losses[name][si, b, t].item()
+                    assert rel(got, gd[t][name]) <= 1e-10, (name, seed, b, t)
+                got = ev.losses["surrogate"][si, b, t].item()
+                assert rel(got, sur[t]["population"]) <= 1e-10, ("surrogate", seed, b, t)
+
+
+def test_test_set_larger_than_d_uses_an_exact_root():
+    setting = Setting(family="readout", depth=3, width=5, d=5, test_size=40)
+    rates = schedules(2)
+    ev = evaluate(setting, rates, [1])
+    raw = raw_draws(setting, 1, "native", "cpu", torch.float64)
+    gd = naive.run(setting, raw, rates[1])
+    assert rel(ev.losses["empirical"][0, 1, 2].item(), gd[2]["empirical"]) <= 1e-10
+
+
+def test_divergence_is_marked_and_leaves_neighbours_alone():
+    setting = Setting(family="matrix", width=8)
+    good = torch.tensor([[[2.0, 3.0]] * 3, [[5.0, 1.0]] * 3])
+    wild = torch.tensor([[[1e5, 1e5]] * 3])
+    both = evaluate(setting, torch.cat([good[:1], wild, good[1:]]), [0, 1])
+    alone = evaluate(setting, good, [0, 1])
+    for name in ("train", "population", "empirical"):
+        torch.testing.assert_close(both.losses[name][:, [0, 2]], alone.losses[name],
+                                   rtol=1e-12, atol=0)
+        assert torch.isnan(both.losses[name][:, 1]).all()
+    assert (both.diverged_at[:, 1] == 1).all() and (both.diverged_at[:, [0, 2]] == 0).all()
+    frame = both.to_frame()
+    assert frame.loc[frame.schedule == 1, "diverged"].all()
+    assert not frame.loc[frame.schedule != 1, "diverged"].any()
+
+
+def test_memory_budget_splits_into_chunks_with_equal_results():
+    setting = Setting(family="readout", depth=4, width=12)
+    rates = 0.5 + torch.rand(7, 2, 3, dtype=torch.float64)
+    whole = evaluate(setting, rates, [0, 1])
+    split = evaluate(setting, rates, [0, 1], memory_budget=1)  # one schedule per chunk
+    for name in whole.losses:
+        torch.testing.assert_close(split.losses[name], whole.losses[name], rtol=1e-12, atol=0)
+
+
+def test_frame_has_one_row_per_schedule_seed_step():
+    setting = Setting(family="readout", depth=3, width=8, target="sphere")
+    ev = evaluate(setting, [[1.0, 2.0], [2.0, 2.0]], [5, 6, 7], steps=2)
+    frame = ev.to_frame()
+    assert len(frame) == 2 * 3 * 2
+    assert set(frame.seed) == {5, 6, 7}
+    row = frame[(frame.schedule == 1) & (frame.step == 2)].iloc[0]
+    assert row.eta1 == 2.0 and row.eta2 == 2.0 and row.theory == "exact"
+    h, p, q = 8, 4.0, 4.0
+    l1 = 1 + 1 / h - 2 * p / h + p**2 / h**2 + 2 * q / h**3 + q**2 / h**4
+    first = frame[(frame.schedule == 1) & (frame.step == 1)].iloc[0]
+    assert math.isclose(first.loss_theory, l1, rel_tol=1e-14)
