@@ -1,0 +1,119 @@
+"""Draws: the published order of SPEC section 9, written out independently here."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import naive
+from layerlr import Setting, draw, evaluate
+from layerlr.draws import orthonormal, raw_draws
+
+
+def orth(r, c):
+    a = torch.randn(r, c)
+    q, rr = torch.linalg.qr(a)
+    d = torch.diagonal(rr)
+    return q * torch.where(d >= 0, torch.ones_like(d), -torch.ones_like(d))
+
+
+def published_sequence(family, init, depth, d, n, h, m, rho, seed):
+    """SPEC 9, line by line."""
+    torch.manual_seed(seed)
+    x_test = torch.randn(m, d)
+    if family == "matrix" and init == "orthogonal":
+        w = [orth(d, h), orth(h, h)]
+        qx = orth(n, d)
+        qb = orth(d, h)
+        xi = torch.normal(0, math.sqrt(rho), (n, h))
+        return dict(x_test=x_test, weights=w, x=math.sqrt(n) * qx, beta=qb / math.sqrt(d),
+                    noise=xi, readout=None)
+    if family == "matrix":
+        w1 = torch.normal(0, 1 / math.sqrt(d), (d, h))
+        w2 = torch.normal(0, 1 / math.sqrt(h), (h, h))
+        x = torch.randn(n, d)
+        xi = torch.normal(0, math.sqrt(rho), (n, h))
+        beta = torch.normal(0, 1 / d, (d, h))
+        return dict(x_test=x_test, weights=[w1, w2], x=x, beta=beta, noise=xi, readout=None)
+    if init == "orthogonal":
+        w = [orth(d, h)] + [orth(h, h) for _ in range(depth - 2)]
+        x = math.sqrt(n) * orth(n, d)
+    else:
+        w = [torch.normal(0, 1 / math.sqrt(d), (d, h))]
+        w += [torch.normal(0, 1 / math.sqrt(h), (h, h)) for _ in range(depth - 2)]
+        x = torch.randn(n, d)
+    xi = torch.normal(0, math.sqrt(rho), (n, 1))
+    a = torch.normal(0, 1 / math.sqrt(h), (h, 1))
+    beta = torch.normal(0, 1 / math.sqrt(h), (d, 1))
+    return dict(x_test=x_test, weights=w, x=x, beta=beta, noise=xi, readout=a[:, 0])
+
+
+CASES = [("matrix", "orthogonal", 2), ("matrix", "gaussian", 2), ("readout", "orthogonal", 3),
+         ("readout", "orthogonal", 5), ("readout", "gaussian", 3)]
+
+
+@pytest.mark.parametrize("family,init,depth", CASES)
+@pytest.mark.parametrize("rho", [0.0, 0.2])
+def test_published_draws_follow_spec_order(family, init, depth, rho):
+    data = "whitened" if init == "orthogonal" else "gaussian"
+    target = "gaussian" if family == "readout" or init == "gaussian" else "orthogonal"
+    setting = Setting(family=family, depth=depth, width=7, d=9, n=11, init=init, data=data,
+                      target=target, test_size=6, noise=rho)
+    got = raw_draws(setting, 2021, "published", "cpu", torch.float64)
+    want = published_sequence(family, init, depth, 9, 11, 7, 6, rho, 2021)
+    for key in ("x_test", "x", "beta", "noise", "readout"):
+        if want[key] is None:
+            assert got[key] is None
+        else:
+            assert got[key].dtype == torch.float32
+            assert torch.equal(got[key], want[key]), key
+    assert len(got["weights"]) == len(want["weights"])
+    for g, w in zip(got["weights"], want["weights"]):
+        assert torch.equal(g, w)
+
+
+def test_orthonormal_is_orthonormal_with_nonnegative_r_diagonal():
+    g = torch.Generator().manual_seed(0)
+    q = orthonormal(9, 4, g, dtype=torch.float64)
+    torch.testing.assert_close(q.T @ q, torch.eye(4, dtype=torch.float64))
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(9, 4, generator=g, dtype=torch.float64)
+    assert (torch.diagonal(q.T @ a) >= 0).all()  # R = Q^T A has a nonnegative diagonal
+
+
+def test_sufficient_statistics_match_the_data():
+    setting = Setting(family="readout", depth=3, width=5, d=6, n=9, data="gaussian",
+                      init="gaussian", noise=0.5)
+    dr = draw(setting, [4], "native", "cpu", torch.float64)
+    raw = raw_draws(setting, 4, "native", "cpu", torch.float64)
+    x, y = raw["x"], raw["x"] @ raw["beta"] + raw["noise"]
+    torch.testing.assert_close(dr.sigma[0], x.T @ x / 9)
+    torch.testing.assert_close(dr.c[0], x.T @ y / 9)
+    torch.testing.assert_close(dr.yy[0], (y**2).sum() / 9)
+
+
+def test_native_draws_leave_the_global_rng_alone_and_are_per_seed():
+    setting = Setting(family="matrix", width=6)
+    torch.manual_seed(123)
+    before = torch.randn(3)
+    torch.manual_seed(123)
+    both = draw(setting, [1, 2], "native")
+    assert torch.equal(torch.randn(3), before)
+    alone = draw(setting, [2], "native")
+    assert torch.equal(both.weights[0][1], alone.weights[0][0])
+
+
+def test_published_protocol_reproduces_the_published_method_in_float32():
+    """Empirical test losses equal a float32 full-X run of the published scripts' method."""
+    setting = Setting(family="matrix", width=64, test_size=32)
+    rates = [[300.0, 500.0]]
+    ev = evaluate(setting, rates, [2020, 2021], steps=2, protocol="published",
+                  dtype=torch.float32)
+    for si, seed in enumerate([2020, 2021]):
+        raw = raw_draws(setting, seed, "published", "cpu", torch.float32)
+        ref = naive.run(setting, raw, [[300.0, 500.0]] * 2, dtype=torch.float32)
+        for t in range(2):
+            got = ev.losses["empirical"][si, 0, t].item()
+            assert abs(got - ref[t]["empirical"]) <= 1e-4 * ref[t]["empirical"]
