@@ -61,7 +61,14 @@ def draw(setting: Setting, seeds: list[int], protocol: str = "native",
     """Draw every seed of ``seeds`` and stack them (see :class:`Draw` for shapes)."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol: {protocol!r} is not one of {list(PROTOCOLS)}")
-    per_seed = [_one_seed(setting, seed, protocol, device, dtype) for seed in seeds]
+    return from_raw([raw_draws(setting, seed, protocol, device, dtype) for seed in seeds],
+                    device, dtype)
+
+
+def from_raw(raws: list[dict], device: str | torch.device = "cpu",
+             dtype: torch.dtype = torch.float64) -> Draw:
+    """Sufficient statistics of raw draws (one dict per seed, see :func:`raw_draws`)."""
+    per_seed = [_statistics(raw, device, dtype) for raw in raws]
     fields = per_seed[0].keys()
     stacked = {k: None if per_seed[0][k] is None else torch.stack([p[k] for p in per_seed])
                for k in fields if k != "weights"}
@@ -117,10 +124,7 @@ def raw_draws(setting: Setting, seed: int, protocol: str, device: str | torch.de
             "readout": readout, "beta": beta}
 
 
-def _one_seed(setting: Setting, seed: int, protocol: str, device: str | torch.device,
-              dtype: torch.dtype) -> dict:
-    raw = raw_draws(setting, seed, protocol, device, dtype)
-
+def _statistics(raw: dict, device: str | torch.device, dtype: torch.dtype) -> dict:
     def to(t: Tensor | None) -> Tensor | None:
         return None if t is None else t.to(device=device, dtype=dtype)
 

@@ -12,7 +12,7 @@ is replaced by ``-c`` (the surrogate of SPEC section 5).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -20,83 +20,172 @@ from torch import Tensor
 from layerlr.draws import Draw
 
 
-def left_mul(a: Tensor, x: Tensor) -> Tensor:
-    """``a @ x`` for a per-seed ``a`` (S, p, q) and a batched ``x`` (S, B, q, k).
+@dataclass
+class Forward:
+    """The end-to-end map of every (seed, schedule) and what the losses need of it.
 
-    One (p x q) @ (q x B*k) product per seed instead of B broadcast copies of ``a``.
-    Returns (S, B, p, k).
+    matrix: ``map`` is M^T (S, B, h, d), ``residual`` (Sigma M - c)^T, ``test_map``
+    (Z M)^T (S, B, h, r). readout: ``map`` is u (S, B, d), ``residual`` Sigma u - c,
+    and ``chain`` holds v_l = W_{l+1}...W_K a, each (S, B, h).
+    ``residual`` and ``test_map`` are None for the surrogate, which needs neither.
     """
-    s, b, q, k = x.shape
-    flat = x.permute(0, 2, 1, 3).reshape(s, q, b * k)  # (S, q, B*k)
-    return (a @ flat).reshape(s, a.shape[1], b, k).permute(0, 2, 1, 3)
+
+    map: Tensor
+    residual: Tensor | None = None
+    test_map: Tensor | None = None
+    chain: list[Tensor] = field(default_factory=list)
+
+
+class Dynamics:
+    """What the engine needs of a family.
+
+    Step 1 starts from the initial state that all schedules of a seed share:
+    :meth:`prepare` does the per-seed part once per evaluation, :meth:`first_step` the
+    per-schedule rest for each chunk of schedules. Later steps go through :meth:`step`
+    and :meth:`forward`.
+    """
+
+    def prepare(self, draw: Draw, signal_only: bool, steps: int) -> object:
+        """Per-seed work of the first steps, shared by every chunk of schedules."""
+        state = self.init(draw)
+        return state, self.forward(draw, state, with_residual=not signal_only)
+
+    def first_step(self, draw: Draw, prepared: object, rates: Tensor,
+                   signal_only: bool) -> tuple[object, Forward]:
+        """State and forward map after step 1 for ``rates`` (B, K)."""
+        state, fwd = prepared
+        state = self.step(draw, state, fwd, rates, signal_only)
+        return state, self.forward(draw, state, with_residual=not signal_only)
 
 
 @dataclass
-class Forward:
-    """The end-to-end map of every (seed, schedule) and what the losses need of it."""
+class Combination:
+    """A state kept as per-schedule coefficients (B, k) of per-seed matrices (S, k, ., .)."""
 
-    map: Tensor  # matrix: M (S, B, d, h); readout: u (S, B, d, 1)
-    sigma_map: Tensor | None  # Sigma @ map, same shape; None for the surrogate
-    chain: list[Tensor]  # readout only: v_l = W_{l+1}...W_K a, each (S, B, h)
+    prepared: dict[str, Tensor]
+    coef: dict[str, Tensor]
 
 
-def losses(draw: Draw, fwd: Forward) -> dict[str, Tensor]:
-    """Train, population and empirical test loss of each (seed, schedule), each (S, B).
+class MatrixDynamics(Dynamics):
+    """f(x) = x^T W1 W2 / h; state ``[W1 (S, B, d, h), W2 (S, B, h, h)]`` (SPEC 1, 4).
 
-    population = |M - beta|_F^2 (SPEC 2); empirical = |Z (M - beta)|_F^2 with
-    Z^T Z = x_test^T x_test / m; train = (1/2)(<M, Sigma M> - 2 <M, c> + |y|^2/n).
+    Maps are kept transposed (h x d): then Sigma M = (M^T Sigma)^T and Z M are single
+    products of contiguous tensors, with no copies of the B per-schedule matrices.
     """
-    err = fwd.map - draw.beta[:, None]  # (S, B, d, o)
-    out = {
-        "population": population_loss(draw, fwd),
-        "empirical": left_mul(draw.test_root, err).square().sum((-2, -1)),
-    }
-    if fwd.sigma_map is not None:
-        quad = (fwd.map * fwd.sigma_map).sum((-2, -1))
-        lin = (fwd.map * draw.c[:, None]).sum((-2, -1))
-        out["train"] = 0.5 * (quad - 2 * lin + draw.yy[:, None])
-    return out
-
-
-def population_loss(draw: Draw, fwd: Forward) -> Tensor:
-    """|M - beta|_F^2, the exact expectation over x ~ N(0, I) (SPEC 2). (S, B)."""
-    return (fwd.map - draw.beta[:, None]).square().sum((-2, -1))
-
-
-def residual(draw: Draw, fwd: Forward, signal_only: bool) -> Tensor:
-    """R = Sigma M - c, or -c for the surrogate (SPEC 4, 5). Shape of ``fwd.map``."""
-    if signal_only:
-        return -draw.c[:, None].expand_as(fwd.map)
-    return fwd.sigma_map - draw.c[:, None]
-
-
-class MatrixDynamics:
-    """f(x) = x^T W1 W2 / h; state ``[W1 (S, B, d, h), W2 (S, B, h, h)]`` (SPEC 1, 4)."""
 
     def init(self, draw: Draw) -> list[Tensor]:
         return [w[:, None] for w in draw.weights]
 
-    def forward(self, draw: Draw, state: list[Tensor], with_sigma: bool) -> Forward:
+    def forward(self, draw: Draw, state: list[Tensor], with_residual: bool) -> Forward:
         w1, w2 = state
-        m = w1 @ w2 / w1.shape[-1]
-        return Forward(m, left_mul(draw.sigma, m) if with_sigma else None, [])
+        mt = (w2.mT @ w1.mT).div_(w1.shape[-1])  # M^T = W2^T W1^T / h, (S, B, h, d)
+        if not with_residual:
+            return Forward(mt)
+        residual = right_mul(mt, draw.sigma).sub_(draw.c.mT[:, None])  # (Sigma M - c)^T
+        return Forward(mt, residual, right_mul(mt, draw.test_root.mT))
 
-    def step(self, draw: Draw, state: list[Tensor], fwd: Forward, rates: Tensor,
-             signal_only: bool) -> list[Tensor]:
-        """W1 -= eta1 R W2^T / h, W2 -= eta2 W1^T R / h. ``rates``: (B, 2)."""
+    def step(self, draw: Draw, state: list[Tensor] | Combination, fwd: Forward,
+             rates: Tensor, signal_only: bool) -> list[Tensor]:
+        """W1 -= eta1 R W2^T / h, W2 -= eta2 W1^T R / h (SPEC 4). ``rates``: (B, 2)."""
+        if isinstance(state, Combination):
+            return self._second_step(draw, state, rates, signal_only)
         w1, w2 = state
+        r = -draw.c[:, None] if signal_only else fwd.residual.mT  # R, (S, B, d, h)
+        eta = (rates.to(w1.dtype) / w1.shape[-1])[None, :, :, None, None]  # (1, B, 2, 1, 1)
+        return [torch.addcmul(w1, eta[:, :, 0], r @ w2.mT, value=-1),
+                torch.addcmul(w2, eta[:, :, 1], w1.mT @ r, value=-1)]
+
+    def _second_step(self, draw: Draw, state: Combination, rates: Tensor,
+                     signal_only: bool) -> list[Tensor]:
+        """Step 2 from a step-1 state that is still a combination of per-seed matrices.
+
+        With W1' = sum_j a_j A_j, W2' = sum_j b_j B_j and R1 = sum_k r_k P_k, the step-2
+        gradients are sums of the per-seed products P_k B_j^T and A_j^T P_k that
+        :meth:`prepare` made: no per-schedule product at all.
+        """
+        p, a, b = state.prepared, state.coef["w1"], state.coef["w2"]
+        r = state.coef.get("residual", torch.ones_like(a[:, :1]))  # (B, k)
+        eta = rates.to(a.dtype) / draw.weights[0].shape[-1]
+        c1 = (r[:, :, None] * b[:, None, :]).flatten(1) * -eta[:, :1]  # (B, k*2)
+        c2 = (a[:, :, None] * r[:, None, :]).flatten(1) * -eta[:, 1:]  # (B, 2*k)
+        return [combine(torch.cat([a, c1], 1), p["w1_next"]),
+                combine(torch.cat([b, c2], 1), p["w2_next"])]
+
+    def prepare(self, draw: Draw, signal_only: bool, steps: int) -> dict[str, Tensor]:
+        """The per-seed matrices that steps 1 and 2 of every schedule combine.
+
+        From the shared init, M1 = (W1 - e1 G1)(W2 - e2 G2)/h is a combination of four
+        per-seed matrices W1 W2, W1 G2, G1 W2, G1 G2 with coefficients
+        (1, -e2, -e1, e1 e2); so are Sigma M1 - c (with c at coefficient 1) and Z M1.
+        For ``steps > 1`` also the products that step 2 combines (see _second_step).
+        """
+        w1, w2 = draw.weights  # (S, d, h), (S, h, h)
         h = w1.shape[-1]
-        r = residual(draw, fwd, signal_only)
-        g1, g2 = r @ w2.mT / h, w1.mT @ r / h
-        eta = rates.to(w1.dtype)[None, :, :, None, None]  # (1, B, 2, 1, 1)
-        return [w1 - eta[:, :, 0] * g1, w2 - eta[:, :, 1] * g2]
+        m0 = w1 @ w2 / h
+        r0 = -draw.c if signal_only else draw.sigma @ m0 - draw.c
+        g1, g2 = r0 @ w2.mT / h, w1.mT @ r0 / h
+        basis = torch.stack([m0, w1 @ g2 / h, g1 @ w2 / h, g1 @ g2 / h], 1).mT  # (S, 4, h, d)
+        out = {"map": basis.contiguous()}
+        if signal_only:
+            residual = -draw.c[:, None]  # (S, 1, d, h)
+        else:
+            out["residual"] = torch.cat([right_mul(basis, draw.sigma), draw.c.mT[:, None]], 1)
+            out["test_map"] = right_mul(basis, draw.test_root.mT)
+            residual = out["residual"].mT
+        if steps > 1:  # the per-seed products of step 2, see _second_step
+            a, b = [w1, g1], [w2, g2]
+            out["w1_next"] = torch.stack(a + [p @ bj.mT for p in residual.unbind(1) for bj in b], 1)
+            out["w2_next"] = torch.stack(b + [aj.mT @ p for aj in a for p in residual.unbind(1)], 1)
+        return out
+
+    def first_step(self, draw: Draw, prepared: dict[str, Tensor], rates: Tensor,
+                   signal_only: bool) -> tuple[Combination, Forward]:
+        """Step 1 of B schedules at O(B d h) cost: combinations of :meth:`prepare`'s.
+
+        The state is returned as a :class:`Combination`, which :meth:`step` uses to take
+        step 2 without per-schedule products.
+        """
+        e1, e2 = rates.to(draw.beta.dtype).T
+        one = torch.ones_like(e1)
+        coef = torch.stack([one, -e2, -e1, e1 * e2], 1)  # (B, 4)
+        fwd = Forward(combine(coef, prepared["map"]))
+        if not signal_only:
+            fwd.residual = combine(torch.cat([coef, -one[:, None]], 1), prepared["residual"])
+            fwd.test_map = combine(coef, prepared["test_map"])
+        state = Combination(prepared, {"w1": torch.stack([one, -e1], 1),
+                                       "w2": torch.stack([one, -e2], 1)})
+        if not signal_only:
+            state.coef["residual"] = torch.cat([coef, -one[:, None]], 1)
+        return state, fwd
+
+    def losses(self, draw: Draw, fwd: Forward) -> dict[str, Tensor]:
+        """Train, population and empirical test loss, each (S, B) (SPEC 2).
+
+        population = |M - beta|_F^2; empirical = |Z (M - beta)|_F^2 with
+        Z^T Z = x_test^T x_test / m; train = (1/2)(<M, Sigma M - c> - <M, c> + |y|^2/n).
+        Squares are expanded, |a - b|^2 = |a|^2 - 2<a, b> + |b|^2, so that nothing of
+        size (S, B, h, d) is written.
+        """
+        mt, z_beta = fwd.map, (draw.test_root @ draw.beta).mT.contiguous()  # (S, h, r)
+        return {
+            "population": self.population(draw, fwd),
+            "empirical": sq_norm(fwd.test_map) - 2 * dot(fwd.test_map, z_beta)
+            + sq_norm(z_beta)[:, None],
+            "train": 0.5 * (dot(mt, fwd.residual) - dot(mt, draw.c.mT) + draw.yy[:, None]),
+        }
+
+    def population(self, draw: Draw, fwd: Forward) -> Tensor:
+        """|M - beta|_F^2, the exact expectation over x ~ N(0, I) (SPEC 2). (S, B)."""
+        beta_t = draw.beta.mT
+        return (sq_norm(fwd.map) - 2 * dot(fwd.map, beta_t)
+                + sq_norm(beta_t)[:, None])
 
     def zero(self, state: list[Tensor], mask: Tensor) -> list[Tensor]:
         """Reset the (seed, schedule) pairs of ``mask`` (S, B) to zero weights."""
         return [torch.where(mask[..., None, None], 0.0, w) for w in state]
 
 
-class ReadoutDynamics:
+class ReadoutDynamics(Dynamics):
     """f(x) = h^{-1/2} x^T W1...W_K a with a fixed readout a (SPEC 1, 4).
 
     A GD step adds a rank-one matrix to each W_l, so W_l is kept as its initial value
@@ -108,21 +197,23 @@ class ReadoutDynamics:
     def init(self, draw: Draw) -> list[tuple[Tensor, Tensor] | None]:
         return [None for _ in draw.weights]
 
-    def forward(self, draw: Draw, state: list, with_sigma: bool) -> Forward:
+    def forward(self, draw: Draw, state: list, with_residual: bool) -> Forward:
         x = draw.readout[:, None]  # (S, 1, h)
         chain = [x]
         for w0, low in zip(draw.weights[::-1], state[::-1]):
             x = _matvec(w0, low, x, transpose=False)
             chain.append(x)
-        u = (chain.pop() / math.sqrt(draw.readout.shape[-1]))[..., None]  # (S, B, d, 1)
-        sigma_u = (draw.sigma @ u[..., 0].mT).mT[..., None] if with_sigma else None
-        return Forward(u, sigma_u, chain[::-1])  # chain[l-1] = v_l
+        u = chain.pop() / math.sqrt(draw.readout.shape[-1])  # (S, B, d)
+        residual = None
+        if with_residual:
+            residual = (draw.sigma @ u.mT).mT - draw.c[:, None, :, 0]
+        return Forward(u, residual, None, chain[::-1])  # chain[l - 1] = v_l
 
     def step(self, draw: Draw, state: list, fwd: Forward, rates: Tensor,
              signal_only: bool) -> list[tuple[Tensor, Tensor]]:
-        """W_l -= eta_l h^{-1/2} z_l v_l^T with z_1 = r, z_{l+1} = W_l^T z_l. ``rates``: (B, K)."""
+        """W_l -= eta_l h^{-1/2} z_l v_l^T, z_1 = r, z_{l+1} = W_l^T z_l. ``rates``: (B, K)."""
         h = draw.readout.shape[-1]
-        z = residual(draw, fwd, signal_only)[..., 0]  # (S, B', d)
+        z = -draw.c[:, None, :, 0] if signal_only else fwd.residual  # (S, B', d)
         eta = rates.to(z.dtype).T[:, None, :, None] / math.sqrt(h)  # (K, 1, B, 1)
         new = []
         for l, (w0, low) in enumerate(zip(draw.weights, state)):
@@ -135,10 +226,53 @@ class ReadoutDynamics:
                 z = _matvec(w0, low, z, transpose=True)
         return new
 
+    def losses(self, draw: Draw, fwd: Forward) -> dict[str, Tensor]:
+        """Train, population and empirical test loss, each (S, B) (SPEC 2)."""
+        u, c = fwd.map, draw.c[:, None, :, 0]
+        err = u - draw.beta[:, None, :, 0]
+        return {
+            "population": err.square().sum(-1),
+            "empirical": (draw.test_root @ err.mT).square().sum(-2),
+            "train": 0.5 * ((u * fwd.residual).sum(-1) - (u * c).sum(-1) + draw.yy[:, None]),
+        }
+
+    def population(self, draw: Draw, fwd: Forward) -> Tensor:
+        """|u - beta|^2 (SPEC 2). (S, B)."""
+        return (fwd.map - draw.beta[:, None, :, 0]).square().sum(-1)
+
     def zero(self, state: list, mask: Tensor) -> list:
         """Undo every update of the (seed, schedule) pairs of ``mask`` (S, B)."""
         m = mask[..., None, None]
         return [(torch.where(m, 0.0, u), torch.where(m, 0.0, v)) for u, v in state]
+
+
+def right_mul(x: Tensor, a: Tensor) -> Tensor:
+    """``x @ a`` for a batched ``x`` (S, B, p, q) and a per-seed ``a`` (S, q, k).
+
+    One (B*p x q) @ (q x k) product per seed, no copies. Returns (S, B, p, k).
+    """
+    s, b, p, q = x.shape
+    return (x.reshape(s, b * p, q) @ a).reshape(s, b, p, a.shape[-1])
+
+
+def combine(coef: Tensor, basis: Tensor) -> Tensor:
+    """sum_k coef[b, k] basis[s, k] for coef (B, k) and basis (S, k, p, q). -> (S, B, p, q)."""
+    s, k, p, q = basis.shape
+    return (coef @ basis.reshape(s, k, p * q)).reshape(s, coef.shape[0], p, q)
+
+
+def sq_norm(x: Tensor) -> Tensor:
+    """Squared Frobenius norm over the last two axes."""
+    return torch.linalg.vector_norm(x, dim=(-2, -1)).square()
+
+
+def dot(x: Tensor, y: Tensor) -> Tensor:
+    """<x, y> over the last two axes for x (S, B, p, q) and y (S, B, p, q) or (S, p, q)."""
+    s, b = x.shape[:2]
+    flat = x.reshape(s, b, -1)
+    if y.ndim == 3:  # one matrix per seed: a matrix-vector product per seed
+        return (flat @ y.reshape(s, -1, 1))[..., 0]
+    return (flat[..., None, :] @ y.reshape(s, b, -1, 1))[..., 0, 0]
 
 
 def _matvec(w0: Tensor, low: tuple[Tensor, Tensor] | None, x: Tensor,

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from layerlr.draws import Draw, draw
-from layerlr.dynamics import MatrixDynamics, ReadoutDynamics, losses, population_loss
+from layerlr.dynamics import MatrixDynamics, ReadoutDynamics
 from layerlr.schedules import as_schedules
 from layerlr.setting import Setting
 from layerlr.theory import closed_form
@@ -84,7 +84,9 @@ def evaluate(setting: Setting, schedules: object, seeds: list[int], *,
     dyn = MatrixDynamics() if setting.family == "matrix" else ReadoutDynamics()
     chunk = chunk_size(setting, len(seeds), rates.shape[1], draws.beta.element_size(),
                        memory_budget, draws.beta.device)
-    parts = [_run_chunk(dyn, draws, rates[i:i + chunk], divergence, surrogate)
+    prepared = {flag: dyn.prepare(draws, flag, rates.shape[1])
+                for flag in ((False, True) if surrogate else (False,))}
+    parts = [_run_chunk(dyn, draws, prepared, rates[i:i + chunk], divergence)
              for i in range(0, rates.shape[0], chunk)]
     measured = {k: torch.cat([p[0][k] for p in parts], 1) for k in LOSSES}
     theory, kind = closed_form(setting, rates)
@@ -102,50 +104,50 @@ def chunk_size(setting: Setting, seeds: int, steps: int, itemsize: int,
             budget = torch.cuda.mem_get_info(device)[0] // 2
     h, d, k = setting.width, setting.d, setting.layers
     if setting.family == "matrix":
-        # two runs (GD, surrogate) of W1, W2 plus about ten temporaries of their size
-        floats = 12 * (d * h + h * h)
+        # W1, W2, M, Sigma M, Z M and the step-1 combinations, one run at a time
+        floats = 8 * (d * h + h * h)
     else:
         # U, V columns of two runs, the chains and the matvec temporaries
         floats = 4 * k * steps * (d + h) + 8 * k * h + 8 * d
     return max(1, int(budget // (floats * itemsize * seeds)))
 
 
-def _run_chunk(dyn, draws: Draw, rates: Tensor, divergence: float,
-               surrogate: bool) -> tuple[dict[str, Tensor], Tensor]:
-    """GD and the surrogate for a (B, T, K) chunk. -> losses (S, B, T), diverged_at (S, B)."""
+def _run_chunk(dyn, draws: Draw, prepared: dict, rates: Tensor,
+               divergence: float) -> tuple[dict[str, Tensor], Tensor]:
+    """GD and the surrogate for a (B, T, K) chunk. -> losses (S, B, T), diverged_at (S, B).
+
+    ``prepared`` maps signal_only (False: GD, True: surrogate) to the shared step-1 work.
+    """
     s, (b, t_max, _) = draws.seeds, rates.shape
-    dev = draws.beta.device
-    rates = rates.to(dev)
+    rates = rates.to(draws.beta.device)
     out = {k: torch.full((s, b, t_max), float("nan"), dtype=torch.float64) for k in LOSSES}
     diverged_at = torch.zeros(s, b, dtype=torch.long)
-    state = dyn.init(draws)
-    for t in range(t_max + 1):
-        fwd = dyn.forward(draws, state, with_sigma=True)
-        if t:
-            measured = {k: v.expand(s, b).double().cpu() for k, v in losses(draws, fwd).items()}
-            bad = ~(torch.isfinite(measured["train"]) & (measured["population"] <= divergence))
-            diverged_at[bad & (diverged_at == 0)] = t
-            gone = diverged_at > 0
-            for k, v in measured.items():
-                out[k][:, :, t - 1] = torch.where(gone, float("nan"), v)
-        if t < t_max:
-            state = dyn.step(draws, state, fwd, rates[:, t], signal_only=False)
-            if t and diverged_at.any():
-                state = dyn.zero(state, (diverged_at > 0).to(dev))
-    if surrogate:
-        out["surrogate"] = _surrogate(dyn, draws, rates)
+    for t, fwd in _trajectory(dyn, draws, prepared[False], rates, False, diverged_at):
+        measured = {k: v.expand(s, b).double().cpu() for k, v in dyn.losses(draws, fwd).items()}
+        bad = ~(torch.isfinite(measured["train"]) & (measured["population"] <= divergence))
+        diverged_at[bad & (diverged_at == 0)] = t
+        for k, v in measured.items():
+            out[k][:, :, t - 1] = torch.where(diverged_at > 0, float("nan"), v)
+    if True in prepared:
+        for t, fwd in _trajectory(dyn, draws, prepared[True], rates, True, None):
+            loss = dyn.population(draws, fwd).expand(s, b).double().cpu()
+            out["surrogate"][:, :, t - 1] = torch.where(torch.isfinite(loss), loss, float("nan"))
     return out, diverged_at
 
 
-def _surrogate(dyn, draws: Draw, rates: Tensor) -> Tensor:
-    """Population loss after each step of the signal-only dynamics (SPEC 5). (S, B, T)."""
-    state = dyn.init(draws)
-    fwd = dyn.forward(draws, state, with_sigma=False)
-    out = []
-    for t in range(rates.shape[1]):
-        state = dyn.step(draws, state, fwd, rates[:, t], signal_only=True)
-        fwd = dyn.forward(draws, state, with_sigma=False)
-        loss = population_loss(draws, fwd).expand(draws.seeds, rates.shape[0])
-        out.append(loss.double().cpu())
-    out = torch.stack(out, -1)
-    return torch.where(torch.isfinite(out), out, float("nan"))
+def _trajectory(dyn, draws: Draw, prepared: object, rates: Tensor, signal_only: bool,
+                diverged_at: Tensor | None):
+    """Yield (t, forward map after step t) for t = 1..T of GD or of the surrogate.
+
+    Runs that ``diverged_at`` marks (it is filled in by the caller between steps) are
+    reset before the next step, so that their infinities stay out of the arithmetic.
+    """
+    t_max = rates.shape[1]
+    state, fwd = dyn.first_step(draws, prepared, rates[:, 0], signal_only)
+    yield 1, fwd
+    for t in range(2, t_max + 1):
+        state = dyn.step(draws, state, fwd, rates[:, t - 1], signal_only)
+        if diverged_at is not None and diverged_at.any():
+            state = dyn.zero(state, (diverged_at > 0).to(draws.beta.device))
+        fwd = dyn.forward(draws, state, with_residual=not signal_only)
+        yield t, fwd

@@ -1,0 +1,36 @@
+"""Schedules: validation and the published diagonal sweep (SPEC section 9)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from layerlr import ScheduleError, as_schedules, diagonal
+
+
+def test_diagonal_matches_spec_for_the_published_budgets():
+    rates = diagonal(40000, 2)  # s = 2000, N = 20
+    assert rates.shape == (19, 2)
+    assert rates[0].tolist() == [2000.0, 38000.0] and rates[-1].tolist() == [38000.0, 2000.0]
+    assert rates[9].tolist() == [20000.0, 20000.0]
+    odd = diagonal(45, 2)  # s = 2, N = 22: eta2 = (N - i) s, as published
+    assert odd.shape == (21, 2) and odd[0].tolist() == [2.0, 42.0]
+    deep = diagonal(30, 7)  # s = 1, N = 30: the rest split over 6 layers
+    assert deep.shape == (29, 7)
+    torch.testing.assert_close(deep[5, 1:], torch.full((6,), 24 / 6, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("rates,message", [
+    ([[[1.0, float("nan")]]], "must be finite"),
+    ([[[1.0, -2.0]]], "must be finite and >= 0"),
+    ([[[1.0, 2.0, 3.0]]], "3 rates per step"),
+    ([1.0, 2.0], "shape"),
+])
+def test_bad_rates_are_refused(rates, message):
+    with pytest.raises(ScheduleError, match=message):
+        as_schedules(rates, layers=2)
+
+
+def test_constant_rates_with_steps():
+    out = as_schedules([[1.0, 2.0]], layers=2, steps=3)
+    assert out.shape == (1, 3, 2) and (out[0, 2] == torch.tensor([1.0, 2.0])).all()
