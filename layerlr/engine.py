@@ -43,6 +43,30 @@ class Evaluation:
     theory_kind: np.ndarray
     device: str = field(default="cpu")
 
+    def per_schedule(self) -> list[dict]:
+        """Per schedule: each loss's mean and standard error over seeds, per step.
+
+        Keys ``loss_<name>`` and ``loss_<name>_se`` hold T floats (NaN where every seed
+        diverged, se NaN for a single seed); ``loss_theory`` and ``theory`` the closed
+        form; ``diverged_at`` the first step at which any seed diverged, or None.
+        """
+        s = len(self.seeds)
+        stats = {}
+        for name in LOSSES:
+            x = self.losses[name]  # (S, B, T)
+            stats[f"loss_{name}"] = x.mean(0)
+            stats[f"loss_{name}_se"] = (x.std(0) / s**0.5 if s > 1
+                                        else torch.full_like(x[0], float("nan")))
+        first = torch.where(self.diverged_at > 0, self.diverged_at, 1 << 30).min(0).values
+        out = []
+        for b in range(self.schedules.shape[0]):
+            row = {k: v[b].tolist() for k, v in stats.items()}
+            row["loss_theory"] = self.theory[b].tolist()
+            row["theory"] = [str(k) for k in self.theory_kind[b]]
+            row["diverged_at"] = None if first[b] == 1 << 30 else int(first[b])
+            out.append(row)
+        return out
+
     def to_frame(self) -> pd.DataFrame:
         """One row per (schedule, seed, step)."""
         s, b, t = self.losses["population"].shape

@@ -1,0 +1,162 @@
+"""The ``layerlr`` command: run a study, see its status, show its best schedules.
+
+Exit codes: 0 done; 1 unexpected error; 2 bad input (study file, arguments, a changed
+study); 3 storage, results directory or cluster problem; 4 finished with failed
+trials; 130 interrupted (a rerun resumes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from pathlib import Path
+
+OK, ERROR, BAD_INPUT, ENVIRONMENT, TRIALS_FAILED, INTERRUPTED = 0, 1, 2, 3, 4, 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        _err("interrupted; run the same command again to resume")
+        return INTERRUPTED
+    except Exception as err:  # the last resort: one line, no traceback unless asked
+        return _report(err)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="layerlr", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+    run = sub.add_parser("run", help="run a study file (resumes an interrupted one)")
+    run.add_argument("study", help="the study file, e.g. studies/quickstart.toml")
+    _where(run)
+    run.add_argument("--address", help="join a running Ray cluster (default: start a local one)")
+    run.add_argument("--restart", action="store_true",
+                     help="delete the study's trials and results and start over")
+    run.add_argument("--quiet", action="store_true", help="no live progress")
+    run.set_defaults(func=_run)
+    for name, func, text in (("status", _status, "trial counts and best value per cell"),
+                             ("best", _best, "the best schedules of each cell")):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("study", nargs="?", help="the study file (or give --results)")
+        _where(cmd)
+        if name == "best":
+            cmd.add_argument("--top", type=int, default=3, help="schedules per cell")
+        cmd.set_defaults(func=func)
+    return parser
+
+
+def _where(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--results", help="results directory (default: results/<study name>)")
+    cmd.add_argument("--storage", help="Optuna storage URL (default: RESULTS/optuna.db)")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from layerlr.results import ResultsError
+    from layerlr.study.config import StudyFileError, load_study
+    from layerlr.study.driver import StudyChanged, StudyLocked, run_study
+
+    try:
+        cfg = load_study(args.study)
+    except StudyFileError as err:
+        for line in err.problems:
+            _err(f"{err.source}: {line}")
+        return BAD_INPUT
+    results = Path(args.results or Path("results") / cfg.name)
+    try:
+        summary = run_study(cfg, results, args.storage, args.address, args.restart,
+                            echo=_out, progress=not args.quiet)
+    except StudyChanged as err:
+        _err(str(err))
+        return BAD_INPUT
+    except (StudyLocked, ResultsError) as err:
+        _err(str(err))
+        return ENVIRONMENT
+    _out(f"done: {summary.complete} trials complete, {summary.failed} failed, "
+         f"{summary.diverged} diverged (told as {1e6:g})")
+    for line in summary.errors:
+        _out(f"  failed: {line}")
+    _out(f"results: {results / 'trials'}  ->  pandas.read_parquet('{results / 'trials'}')")
+    _out(f"storage: {summary.storage}")
+    if summary.interrupted:
+        return INTERRUPTED
+    return TRIALS_FAILED if summary.failed else OK
+
+
+def _status(args: argparse.Namespace) -> int:
+    from layerlr.study.summary import status_table
+
+    store = _storage(args)
+    if store is None:
+        return BAD_INPUT
+    _out(status_table(store, _study_filter(args)))
+    return OK
+
+
+def _best(args: argparse.Namespace) -> int:
+    from layerlr.study.summary import best_table
+
+    store = _storage(args)
+    if store is None:
+        return BAD_INPUT
+    _out(best_table(store, _study_filter(args), args.top))
+    return OK
+
+
+def _study_filter(args: argparse.Namespace) -> str | None:
+    if args.study is None:
+        return None
+    from layerlr.study.config import load_study
+
+    return load_study(args.study).name
+
+
+def _storage(args: argparse.Namespace) -> str | None:
+    from layerlr.study.storage import storage_url
+
+    if args.storage:
+        return args.storage
+    results = args.results
+    if results is None and args.study is not None:
+        from layerlr.study.config import load_study
+
+        results = Path("results") / load_study(args.study).name
+    if results is None:
+        _err("give a study file, --results DIR or --storage URL")
+        return None
+    if not (Path(results) / "optuna.db").exists():
+        _err(f"no study storage in {results} (no optuna.db); run a study there first")
+        return None
+    return storage_url(results)
+
+
+def _report(err: Exception) -> int:
+    from layerlr.study.config import StudyFileError
+
+    if isinstance(err, StudyFileError):
+        for line in err.problems:
+            _err(f"{err.source}: {line}")
+        return BAD_INPUT
+    if os.environ.get("LAYERLR_DEBUG"):
+        traceback.print_exc()
+    _err(f"{type(err).__name__}: {err}")
+    _err("(set LAYERLR_DEBUG=1 to see the traceback)")
+    return ERROR
+
+
+def _out(line: str) -> None:
+    print(line, flush=True)
+
+
+def _err(line: str) -> None:
+    print(f"error: {line}", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

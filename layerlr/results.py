@@ -1,0 +1,148 @@
+"""Trial results as a Parquet dataset, written from Optuna's storage.
+
+Optuna's storage is the source of truth. The dataset at ``RESULTS/trials`` is a
+hive-partitioned copy (``study=<name>/cell=<cell>/part-*.parquet``) with one row per
+trial and recorded step. It is written
+
+- atomically: each file is written under a dot-name, which readers skip, then renamed;
+- idempotently: a trial is written only if its number is not yet in its cell's files,
+  so re-exporting after a crash never duplicates a row.
+
+``pandas.read_parquet("RESULTS/trials")`` reads it (filters included); so does
+:func:`read_results`. Every file of a dataset has the same columns, so that readers that
+take the schema from one file see all of them.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from layerlr.setting import Setting
+
+EXPORTED_STATES = ("COMPLETE", "FAIL")  # FAIL only with a recorded evaluation error
+LOSS_COLUMNS = [f"loss_{name}{se}" for name in ("train", "population", "empirical", "surrogate")
+                for se in ("", "_se")]
+
+
+class ResultsError(RuntimeError):
+    """The results directory cannot take these rows (unwritable, or another layout)."""
+
+
+def schema(layers: int) -> pa.Schema:
+    """Columns of every file: identification, setting, step and rates, losses, provenance."""
+    fields = [("trial", pa.int64()), ("state", pa.string()), ("family", pa.string()),
+              ("depth", pa.int64()), ("width", pa.int64()), ("init", pa.string()),
+              ("data", pa.string()), ("target", pa.string()), ("n", pa.int64()),
+              ("d", pa.int64()), ("noise", pa.float64()), ("seeds", pa.int64()),
+              ("protocol", pa.string()), ("dtype", pa.string()), ("step", pa.int64())]
+    fields += [(f"eta{l}", pa.float64()) for l in range(1, layers + 1)]
+    fields += [(c, pa.float64()) for c in LOSS_COLUMNS]
+    fields += [("loss_theory", pa.float64()), ("theory", pa.string()),
+               ("diverged", pa.bool_()), ("value", pa.float64()), ("node", pa.string()),
+               ("node_ip", pa.string()), ("device", pa.string()),
+               ("datetime_complete", pa.timestamp("us")), ("error", pa.string())]
+    return pa.schema(fields)
+
+
+def cell_dir(results: str | Path, study: str, cell: str) -> Path:
+    return Path(results) / "trials" / f"study={quote(study, safe='')}" / f"cell={quote(cell)}"
+
+
+def exported(results: str | Path, study: str, cell: str) -> set[int]:
+    """Trial numbers already in the cell's files."""
+    folder = cell_dir(results, study, cell)
+    files = sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
+    out: set[int] = set()
+    for f in files:
+        out.update(pq.read_table(f, columns=["trial"]).column("trial").to_pylist())
+    return out
+
+
+def should_export(trial: Any) -> bool:
+    """COMPLETE trials, and FAIL trials whose evaluation raised (they carry 'error')."""
+    return trial.state.name == "COMPLETE" or (trial.state.name == "FAIL"
+                                              and "error" in trial.user_attrs)
+
+
+def write(results: str | Path, study: str, cell: str, setting: Setting, train: dict,
+          trials: list[Any], layers: int, done: set[int]) -> int:
+    """Write the ``trials`` (optuna FrozenTrials) not in ``done`` as one file. -> rows.
+
+    ``done`` is the cell's :func:`exported` set, kept by the caller and updated here;
+    ``layers`` the rate columns, from :func:`dataset_layers`.
+    """
+    todo = [t for t in trials if should_export(t) and t.number not in done]
+    if not todo:
+        return 0
+    rows = [row for t in todo for row in _rows(t, setting, train, layers)]
+    table = pa.Table.from_pylist(rows, schema=schema(layers))
+    folder = cell_dir(results, study, cell)
+    numbers = sorted(t.number for t in todo)
+    name = f"part-{numbers[0]:06d}-{numbers[-1]:06d}-{uuid.uuid4().hex[:8]}.parquet"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{name}.tmp"
+        pq.write_table(table, tmp)
+        os.replace(tmp, folder / name)
+    except OSError as err:
+        raise ResultsError(f"cannot write results to {folder}: {err.strerror or err}; "
+                           "fix the directory (space, permissions) and run again: "
+                           "the trials are safe in the Optuna storage") from err
+    done.update(numbers)
+    return len(rows)
+
+
+def read_results(results: str | Path, filters: Any = None) -> pd.DataFrame:
+    """The dataset as one frame, exactly as ``pandas.read_parquet(RESULTS/trials)``."""
+    return pd.read_parquet(Path(results) / "trials", filters=filters)
+
+
+def dataset_layers(results: str | Path, layers: int) -> int:
+    """Rate columns of the dataset: the existing files' count, which must cover ours."""
+    first = next(iter(sorted((Path(results) / "trials").glob("*/*/part-*.parquet"))), None)
+    if first is None:
+        return layers
+    have = sum(1 for name in pq.read_schema(first).names if name.startswith("eta"))
+    if have < layers:
+        raise ResultsError(f"{results} holds results with rates eta1..eta{have}, but this "
+                           f"study needs eta1..eta{layers}; use another --results directory")
+    return have
+
+
+def _rows(trial: Any, setting: Setting, train: dict, layers: int) -> list[dict[str, Any]]:
+    attrs = trial.user_attrs
+    schedule = attrs["schedule"]
+    result = attrs.get("result", {})
+    base = {"trial": trial.number, "state": trial.state.name, "family": setting.family,
+            "depth": setting.depth, "width": setting.width, "init": setting.init,
+            "data": setting.data, "target": setting.target, "n": setting.n, "d": setting.d,
+            "noise": setting.noise, "seeds": len(train["seeds"]),
+            "protocol": train["protocol"], "dtype": train["dtype"], "value": trial.value,
+            "node": result.get("node"), "node_ip": result.get("node_ip"),
+            "device": result.get("device"), "datetime_complete": trial.datetime_complete,
+            "error": attrs.get("error")}
+    diverged_at = result.get("diverged_at")
+    out = []
+    for t, rates in enumerate(schedule):
+        row = dict(base, step=t + 1, diverged=diverged_at is not None and t + 1 >= diverged_at)
+        row.update({f"eta{l + 1}": (rates[l] if l < len(rates) else None)
+                    for l in range(layers)})
+        for column in LOSS_COLUMNS + ["loss_theory", "theory"]:
+            values = result.get(column)
+            row[column] = None if values is None else _finite_or_none(values[t])
+        out.append(row)
+    return out
+
+
+def _finite_or_none(value: Any) -> Any:
+    if isinstance(value, float) and value != value:  # NaN is stored as null
+        return None
+    return value

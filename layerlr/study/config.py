@@ -1,0 +1,377 @@
+"""Study files (``studies/*.toml``) validated into typed, plain configuration.
+
+Every problem found is reported at once, one line each, naming the key and the fix; a
+:class:`StudyFileError` carries them. Nothing here imports Ray, Optuna or does maths.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from layerlr.setting import DATAS, FAMILIES, INITS, Setting, SettingError
+
+SAMPLERS = ("tpe", "random", "cmaes", "gp", "grid")
+PHASES = ("first-rest", "constant", "per-step")
+RATES = ("budget", "free")
+OBJECTIVES = ("population", "empirical")
+DTYPES = ("float32", "float64")
+PROTOCOLS = ("native", "published")
+# Budget exponents alpha with B = scale * h^alpha that bracket the SPEC 8 regimes.
+DEFAULT_ALPHA = {"matrix": (1.0, 1.6), "readout": (0.0, 0.8)}
+
+
+class StudyFileError(ValueError):
+    """A study file that cannot be run; ``problems`` holds one line per wrong key."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.source, self.problems = source, problems
+        super().__init__(f"{source}: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """[model]: the network and data of every cell (SPEC 1-3)."""
+
+    depths: tuple[int, ...]  # each (depth, width) pair is a cell
+    widths: tuple[int, ...]
+    family: str | None = None  # None: matrix at depth 2, readout at depth >= 3
+    init: str = "orthogonal"
+    data: str = "whitened"
+    target: str | None = None  # None: the published choice for the family
+    n: int | None = None  # None: the width
+    d: int | None = None  # None: the width
+    noise: float = 0.0  # label-noise variance rho
+    test_size: int = 500  # m
+
+    def setting(self, depth: int, width: int) -> Setting:
+        family = self.family or ("matrix" if depth == 2 else "readout")
+        return Setting(family=family, depth=depth, width=width, d=self.d, n=self.n,
+                       init=self.init, data=self.data, target=self.target,
+                       noise=self.noise, test_size=self.test_size)
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """[train]: how each trial trains (SPEC 4, 9)."""
+
+    steps: int = 2  # GD steps; losses are recorded after each
+    seeds: tuple[int, ...] = (2020, 2021, 2022, 2023, 2024)  # the published seeds
+    protocol: str = "native"  # "published" reproduces the paper's draws seed for seed
+    dtype: str = "float32"  # what the published experiments used
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    """[search]: the space of schedules and how Optuna searches it."""
+
+    sampler: str = "tpe"
+    diagonal: tuple[float, ...] | None = None  # budgets B of the published sweep (SPEC 9)
+    n_trials: int = 100  # per cell; a diagonal grid runs each point once instead
+    objective: str = "population"  # mean over seeds of this loss ...
+    objective_step: int | None = None  # ... after this step (default: the last)
+    phases: str = "first-rest"  # constant | first-rest | per-step
+    rates: str = "budget"  # budget: B = scale h^alpha split on the simplex; free: h^e each
+    alpha: tuple[float, float] | None = None  # searched exponent range (default by family)
+    scale: float = 2.0  # the c in B = c h^alpha (SPEC 8 uses 2)
+    exponent: tuple[float, float] | None = None  # free rates: eta = h^e, e in this range
+    seed: int = 0  # sampler seed, for reproducible searches
+
+
+@dataclass(frozen=True)
+class ResourceSpec:
+    """[resources]: how trials are spread over Ray workers."""
+
+    workers: int | None = None  # None: fill the cluster
+    cpus_per_worker: float = 1.0  # also the torch threads of a CPU worker
+    gpus_per_worker: float | None = None  # None: 1 when the cluster has GPUs, else 0
+    batch_size: int | None = None  # trials per batch; None adapts to ~0.5 s batches
+    memory_mb: int | None = None  # engine working memory per worker (None: engine default)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One (depth, width) pair: its own Optuna study."""
+
+    depth: int
+    width: int
+    setting: Setting
+
+    @property
+    def name(self) -> str:
+        return f"L{self.depth}-h{self.width}"
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    name: str
+    model: ModelSpec
+    train: TrainSpec
+    search: SearchSpec
+    resources: ResourceSpec = ResourceSpec()
+
+    def cells(self) -> list[Cell]:
+        return [Cell(d, w, self.model.setting(d, w))
+                for d in self.model.depths for w in self.model.widths]
+
+    @property
+    def objective_step(self) -> int:
+        return self.search.objective_step or self.train.steps
+
+    def identity(self) -> dict[str, Any]:
+        """What defines the study's trials: everything but n_trials and resources."""
+        out = {k: dataclasses.asdict(getattr(self, k)) for k in ("model", "train", "search")}
+        out["search"].pop("n_trials")
+        return _jsonable(out)
+
+
+def load_study(path: str | Path) -> StudyConfig:
+    """Read and validate a study file; raises :class:`StudyFileError` listing every problem."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise StudyFileError(str(path), ["file not found; pass the path of a .toml study file"])
+    except (OSError, UnicodeDecodeError) as err:
+        raise StudyFileError(str(path), [f"cannot read the file: {err}"])
+    except tomllib.TOMLDecodeError as err:
+        raise StudyFileError(str(path), [f"broken TOML: {err}"])
+    return parse_study(raw, str(path))
+
+
+def parse_study(raw: dict[str, Any], source: str = "<study>") -> StudyConfig:
+    """Validate a parsed study file (see the README for every key)."""
+    p = _Problems()
+    p.unknown(raw, "", ["name", "model", "train", "search", "resources"])
+    name = p.string(raw, "name", required=True)
+    tables = {k: p.table(raw, k) for k in ("model", "train", "search", "resources")}
+    model = _model(tables["model"], p)
+    train = _train(tables["train"], p)
+    search = _search(tables["search"], p, train)
+    resources = _resources(tables["resources"], p)
+    if model is not None:
+        _check_cells(model, p)
+    if p.lines:
+        raise StudyFileError(source, p.lines)
+    return StudyConfig(name, model, train, search, resources)
+
+
+def _model(t: dict, p: _Problems) -> ModelSpec | None:
+    p.unknown(t, "model", [f.name for f in dataclasses.fields(ModelSpec)
+                           if f.name not in ("depths", "widths")] + ["depth", "width"])
+    depths = p.int_list(t, "model.depth", required=True, minimum=2)
+    widths = p.int_list(t, "model.width", required=True, minimum=1)
+    kw = dict(
+        family=p.choice(t, "model.family", FAMILIES),
+        init=p.choice(t, "model.init", INITS, "orthogonal"),
+        data=p.choice(t, "model.data", DATAS, "whitened"),
+        target=p.string(t, "model.target"),
+        n=p.integer(t, "model.n", minimum=1), d=p.integer(t, "model.d", minimum=1),
+        noise=p.number(t, "model.noise", 0.0, minimum=0.0),
+        test_size=p.integer(t, "model.test_size", 500, minimum=1),
+    )
+    if depths is None or widths is None:
+        return None
+    return ModelSpec(tuple(depths), tuple(widths), **kw)
+
+
+def _train(t: dict, p: _Problems) -> TrainSpec:
+    p.unknown(t, "train", [f.name for f in dataclasses.fields(TrainSpec)])
+    seeds = p.int_list(t, "train.seeds", default=list(TrainSpec.seeds), minimum=0)
+    if seeds is not None and len(set(seeds)) != len(seeds):
+        p.add("train.seeds: seeds repeat; list each seed once")
+    return TrainSpec(
+        steps=p.integer(t, "train.steps", 2, minimum=1),
+        seeds=tuple(seeds or ()),
+        protocol=p.choice(t, "train.protocol", PROTOCOLS, "native"),
+        dtype=p.choice(t, "train.dtype", DTYPES, "float32"),
+    )
+
+
+def _search(t: dict, p: _Problems, train: TrainSpec) -> SearchSpec:
+    p.unknown(t, "search", [f.name for f in dataclasses.fields(SearchSpec)])
+    diagonal = p.number_list(t, "search.diagonal", minimum=2.0)
+    sampler = p.choice(t, "search.sampler", SAMPLERS, "tpe")
+    n_trials = p.integer(t, "search.n_trials", 100, minimum=1)
+    step = p.integer(t, "search.objective_step", minimum=1)
+    if step is not None and step > train.steps:
+        p.add(f"search.objective_step: {step} is past the last step ({train.steps}); "
+              "use a step between 1 and train.steps")
+    if sampler == "grid" and diagonal is None:
+        p.add("search.sampler: 'grid' needs search.diagonal (the points to sweep); "
+              "use 'tpe', 'random', 'cmaes' or 'gp' for a schedule space")
+    if diagonal is not None and "n_trials" in t and sampler == "grid":
+        p.add("search.n_trials: a diagonal grid runs every point once; remove n_trials")
+    alpha = p.pair(t, "search.alpha")
+    exponent = p.pair(t, "search.exponent")
+    return SearchSpec(
+        sampler=sampler, diagonal=None if diagonal is None else tuple(diagonal),
+        n_trials=n_trials, objective=p.choice(t, "search.objective", OBJECTIVES, "population"),
+        objective_step=step, phases=p.choice(t, "search.phases", PHASES, "first-rest"),
+        rates=p.choice(t, "search.rates", RATES, "budget"), alpha=alpha,
+        scale=p.number(t, "search.scale", 2.0, minimum=0.0, strict=True),
+        exponent=exponent, seed=p.integer(t, "search.seed", 0, minimum=0),
+    )
+
+
+def _resources(t: dict, p: _Problems) -> ResourceSpec:
+    p.unknown(t, "resources", [f.name for f in dataclasses.fields(ResourceSpec)])
+    gpus = p.number(t, "resources.gpus_per_worker", minimum=0.0)
+    if gpus is not None and gpus > 1 and gpus != int(gpus):
+        p.add(f"resources.gpus_per_worker: {gpus} is neither a fraction of one GPU nor a "
+              "whole number of GPUs")
+    return ResourceSpec(
+        workers=p.integer(t, "resources.workers", minimum=1),
+        cpus_per_worker=p.number(t, "resources.cpus_per_worker", 1.0, minimum=0.0,
+                                 strict=True),
+        gpus_per_worker=gpus,
+        batch_size=p.integer(t, "resources.batch_size", minimum=1),
+        memory_mb=p.integer(t, "resources.memory_mb", minimum=1),
+    )
+
+
+def _check_cells(model: ModelSpec, p: _Problems) -> None:
+    """Build every cell's Setting once, reporting what the engine would refuse."""
+    for depth in model.depths:
+        for width in model.widths:
+            try:
+                model.setting(depth, width)
+            except SettingError as err:
+                for line in err.problems:
+                    field, _, rest = line.partition(": ")
+                    p.add(f"model.{field} (cell depth={depth}, width={width}): {rest}")
+
+
+class _Problems:
+    """Collects one line per problem while reading values out of TOML tables."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def add(self, line: str) -> None:
+        if line not in self.lines:
+            self.lines.append(line)
+
+    def unknown(self, table: dict, where: str, known: list[str]) -> None:
+        for key in table:
+            if key not in known:
+                near = difflib.get_close_matches(key, known, n=1)
+                hint = f"did you mean '{near[0]}'?" if near else f"known keys: {sorted(known)}"
+                self.add(f"{where + '.' if where else ''}{key}: unknown key; {hint}")
+
+    def table(self, raw: dict, key: str) -> dict:
+        value = raw.get(key, {})
+        if not isinstance(value, dict):
+            self.add(f"{key}: must be a table ([{key}]), got {type(value).__name__}")
+            return {}
+        return value
+
+    def _get(self, table: dict, key: str) -> Any:
+        return table.get(key.rsplit(".", 1)[-1])
+
+    def string(self, table: dict, key: str, required: bool = False) -> str | None:
+        value = self._get(table, key)
+        if value is None:
+            if required:
+                self.add(f"{key}: missing; add {key} = \"...\"")
+            return None
+        if not isinstance(value, str) or not value.strip():
+            self.add(f"{key}: must be a non-empty string, got {value!r}")
+            return None
+        return value
+
+    def choice(self, table: dict, key: str, allowed: tuple[str, ...],
+               default: str | None = None) -> str | None:
+        value = self._get(table, key)
+        if value is None:
+            return default
+        if value not in allowed:
+            near = difflib.get_close_matches(str(value), allowed, n=1)
+            hint = f"did you mean '{near[0]}'? " if near else ""
+            self.add(f"{key}: {value!r} is not allowed; {hint}choose one of {list(allowed)}")
+            return default
+        return value
+
+    def integer(self, table: dict, key: str, default: int | None = None,
+                minimum: int | None = None) -> int | None:
+        value = self._get(table, key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.add(f"{key}: must be an integer, got {value!r}")
+            return default
+        if minimum is not None and value < minimum:
+            self.add(f"{key}: must be >= {minimum}, got {value}")
+            return default
+        return value
+
+    def number(self, table: dict, key: str, default: float | None = None,
+               minimum: float | None = None, strict: bool = False) -> float | None:
+        value = self._get(table, key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value):
+            self.add(f"{key}: must be a finite number, got {value!r}")
+            return default
+        if minimum is not None and (value <= minimum if strict else value < minimum):
+            self.add(f"{key}: must be {'>' if strict else '>='} {minimum}, got {value}")
+            return default
+        return float(value)
+
+    def int_list(self, table: dict, key: str, required: bool = False,
+                 default: list[int] | None = None, minimum: int = 1) -> list[int] | None:
+        value = self._get(table, key)
+        if value is None:
+            if required:
+                self.add(f"{key}: missing; give an integer or a list of integers")
+            return default
+        values = value if isinstance(value, list) else [value]
+        if not values:
+            self.add(f"{key}: the list is empty; give at least one value")
+            return None
+        bad = [v for v in values if isinstance(v, bool) or not isinstance(v, int) or v < minimum]
+        if bad:
+            self.add(f"{key}: every value must be an integer >= {minimum}, got {bad[0]!r}")
+            return None
+        return values
+
+    def number_list(self, table: dict, key: str, minimum: float) -> list[float] | None:
+        value = self._get(table, key)
+        if value is None:
+            return None
+        values = value if isinstance(value, list) else [value]
+        if not values:
+            self.add(f"{key}: the list is empty; give at least one value")
+            return None
+        for v in values:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
+                    or v < minimum:
+                self.add(f"{key}: every value must be a finite number >= {minimum}, got {v!r}")
+                return None
+        return [float(v) for v in values]
+
+    def pair(self, table: dict, key: str) -> tuple[float, float] | None:
+        value = self._get(table, key)
+        if value is None:
+            return None
+        ok = isinstance(value, list) and len(value) == 2 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            for v in value)
+        if not ok or value[0] > value[1]:
+            self.add(f"{key}: must be [low, high] with finite low <= high, got {value!r}")
+            return None
+        return float(value[0]), float(value[1])
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value

@@ -1,0 +1,341 @@
+"""The driver: Optuna ask/tell for every cell, batches of trials spread over Ray workers.
+
+Data flow: validated config -> sampler proposes schedules (``ask``) -> a Ray worker
+evaluates a batch with the engine -> results are told to Optuna (``tell``) -> the told
+trials are written to Parquet from the storage.
+
+Resume: trials left RUNNING by a driver that died are failed and their schedules
+enqueued again (Optuna's heartbeat does not cover ask/tell), and finished trials missing
+from Parquet are written, before any new trial is asked.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import uuid
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import optuna
+import ray
+from optuna.trial import TrialState
+
+from layerlr import results as parquet
+from layerlr.study.config import Cell, StudyConfig
+from layerlr.study.progress import Progress
+from layerlr.study.space import diagonal_points, suggest
+from layerlr.study.storage import open_storage, redact, storage_url, study_name
+from layerlr.study.worker import start_workers
+
+DIVERGED_VALUE = 1e6  # objective told for a diverged schedule: finite, so every sampler copes
+TARGET_BATCH_S = 0.5  # batches grow until one takes about this long
+LOCK_STALE_S = 60  # a driver lock not refreshed for this long belongs to a dead driver
+
+
+class StudyChanged(RuntimeError):
+    """The study file changed under an existing study name."""
+
+
+class StudyLocked(RuntimeError):
+    """Another live driver is running this study."""
+
+
+@dataclass
+class CellRun:
+    """A cell's Optuna study and this run's bookkeeping."""
+
+    cell: Cell
+    study: optuna.Study
+    target: int  # COMPLETE trials wanted
+    complete: int = 0
+    in_flight: int = 0
+    told: int = 0  # this run
+    failed: int = 0
+    diverged: int = 0
+    batch: int = 2  # trials in the next batch
+    layers: int = 2  # rate columns of the Parquet dataset
+    exported: set[int] = field(default_factory=set)  # trial numbers already in Parquet
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def remaining(self) -> int:
+        return self.target - self.complete - self.in_flight
+
+
+@dataclass
+class RunSummary:
+    results: Path
+    storage: str  # redacted
+    complete: int = 0
+    failed: int = 0
+    diverged: int = 0
+    errors: list[str] = field(default_factory=list)
+    interrupted: bool = False
+    nodes: set[str] = field(default_factory=set)
+
+
+def run_study(cfg: StudyConfig, results: str | Path, storage: str | None = None,
+              address: str | None = None, restart: bool = False,
+              echo: Callable[[str], None] = print, progress: bool = True) -> RunSummary:
+    """Run every cell of ``cfg`` to its trial count; resumable (see the module doc)."""
+    results = Path(results)
+    url = storage_url(results, storage)
+    store = open_storage(url)
+    summary = RunSummary(results, redact(url))
+    owner = uuid.uuid4().hex
+    runs = [_open_cell(store, cfg, cell, restart, results, owner) for cell in cfg.cells()]
+    try:
+        for run in runs:
+            _recover(run, cfg, results, echo)
+        if any(run.remaining > 0 for run in runs):
+            _connect(address)
+            _loop(runs, cfg, results, summary, echo, progress, owner)
+        for run in runs:
+            _export(run, cfg, results, _finished(run.study))
+    finally:
+        for run in runs:
+            _unlock(run.study, owner)
+    summary.complete = sum(run.complete for run in runs)
+    return summary
+
+
+def _connect(address: str | None) -> None:
+    if ray.is_initialized():
+        return
+    ray.init(address=address or "local", log_to_driver=False, configure_logging=False,
+             dashboard_host="127.0.0.1")
+
+
+def _open_cell(store, cfg: StudyConfig, cell: Cell, restart: bool, results: Path,
+               owner: str) -> CellRun:
+    name = study_name(cfg.name, cell.name)
+    exists = name in optuna.get_all_study_names(store)
+    if exists and restart:
+        optuna.delete_study(study_name=name, storage=store)
+        shutil.rmtree(parquet.cell_dir(results, cfg.name, cell.name), ignore_errors=True)
+        exists = False
+    study = optuna.create_study(storage=store, study_name=name, direction="minimize",
+                                load_if_exists=True)
+    identity = cfg.identity()
+    if exists:
+        stored = study.user_attrs.get("config")
+        if stored is not None and stored != identity:
+            changes = "; ".join(_diff(stored, identity))
+            raise StudyChanged(f"study '{cfg.name}' exists with other settings ({changes}); "
+                               "rerun with --restart to start it over, or give the study "
+                               "a new name")
+    else:
+        study.set_user_attr("config", identity)
+    _lock(study, owner)
+    complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    study.sampler = _sampler(cfg, cell, seed_salt=len(study.get_trials(deepcopy=False)))
+    layers = parquet.dataset_layers(results, max(c.setting.layers for c in cfg.cells()))
+    return CellRun(cell, study, _target(cfg, cell), complete, layers=layers,
+                   exported=parquet.exported(results, cfg.name, cell.name))
+
+
+def _target(cfg: StudyConfig, cell: Cell) -> int:
+    if cfg.search.diagonal is not None and cfg.search.sampler == "grid":
+        return len(diagonal_points(cfg, cell))
+    return cfg.search.n_trials
+
+
+def _sampler(cfg: StudyConfig, cell: Cell, seed_salt: int) -> optuna.samplers.BaseSampler:
+    """The configured sampler; reseeded per cell and per resume so reruns do not repeat."""
+    seed = zlib.crc32(f"{cfg.search.seed}/{cell.name}/{seed_salt}".encode())
+    kind = cfg.search.sampler
+    if kind == "grid":
+        space = {"point": list(range(len(diagonal_points(cfg, cell))))}
+        return optuna.samplers.GridSampler(space, seed=seed)
+    if kind == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if kind == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    if kind == "gp":
+        return optuna.samplers.GPSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True)
+
+
+def _lock(study: optuna.Study, owner: str) -> None:
+    held = study.user_attrs.get("driver")
+    if held and held["owner"] != owner and time.time() - held["beat"] < LOCK_STALE_S:
+        raise StudyLocked(f"study '{study.study_name}' is being run by another driver "
+                          f"(last seen {time.time() - held['beat']:.0f} s ago); wait for it "
+                          f"to finish, or stop it, then run again")
+    study.set_user_attr("driver", {"owner": owner, "beat": time.time()})
+
+
+def _unlock(study: optuna.Study, owner: str) -> None:
+    held = study.user_attrs.get("driver")
+    if held and held["owner"] == owner:
+        study.set_user_attr("driver", None)
+
+
+def _recover(run: CellRun, cfg: StudyConfig, results: Path, echo) -> None:
+    """Fail trials a dead driver left RUNNING, enqueue their schedules, fill Parquet."""
+    stale = run.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for trial in stale:
+        _tell(run.study, trial.number, state=TrialState.FAIL)
+        if trial.params:
+            run.study.enqueue_trial(trial.params, user_attrs={"rerun_of": trial.number},
+                                    skip_if_exists=False)
+    if stale:
+        echo(f"{run.cell.name}: {len(stale)} trials left running by an earlier driver were "
+             f"failed and their schedules queued again")
+    _export(run, cfg, results, _finished(run.study))
+
+
+def _finished(study: optuna.Study) -> list[Any]:
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
+
+
+def _export(run: CellRun, cfg: StudyConfig, results: Path, trials: list[Any]) -> None:
+    parquet.write(results, cfg.name, run.cell.name, run.cell.setting, _train(cfg), trials,
+                  run.layers, run.exported)
+
+
+def _train(cfg: StudyConfig) -> dict[str, Any]:
+    """What a worker needs of [train], as plain values."""
+    return {"seeds": list(cfg.train.seeds), "protocol": cfg.train.protocol,
+            "dtype": cfg.train.dtype}
+
+
+def _tell(study: optuna.Study, trial: Any, **kwargs: Any) -> None:
+    """study.tell, tolerating GridSampler's Study.stop() outside optimize.
+
+    GridSampler calls Study.stop() after the last grid point, which raises under
+    ask/tell (optuna issues #4121, #5141); the trial is stored before that happens.
+    """
+    try:
+        study.tell(trial, **kwargs)
+    except RuntimeError as err:
+        if "Study.stop" not in str(err):
+            raise
+
+
+def _loop(runs: list[CellRun], cfg: StudyConfig, results: Path, summary: RunSummary, echo,
+          show: bool, owner: str) -> None:
+    workers = start_workers(cfg.resources)
+    idle = list(workers)
+    in_flight: dict[Any, tuple[Any, CellRun, list[Any], float]] = {}
+    setting_of = {run.cell.name: run.cell.setting.to_dict() for run in runs}
+    train = _train(cfg)
+    progress = Progress(runs, echo if show else None)
+    stopping, turn, beat = False, 0, time.monotonic()
+    echo(f"running {len(runs)} cells on {len(workers)} Ray workers; storage "
+         f"{summary.storage}; results {results}")
+    while True:
+        try:
+            while idle and not stopping:
+                open_runs = [r for r in runs if r.remaining > 0]
+                if not open_runs:
+                    break
+                run = open_runs[turn % len(open_runs)]
+                turn += 1
+                trials, schedules = _ask(run, cfg, min(run.batch, run.remaining))
+                actor = idle.pop()
+                ref = actor.evaluate.remote(setting_of[run.cell.name], train, schedules)
+                in_flight[ref] = (actor, run, trials, time.monotonic())
+            if not in_flight:
+                break
+            ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=1.0)
+            for ref in ready:
+                actor, run, trials, started = in_flight.pop(ref)
+                replacement = _receive(ref, run, trials, cfg, summary, started, echo)
+                idle.append(actor if replacement is None else _replace(cfg))
+                _export(run, cfg, results, [_frozen(run.study, t) for t in trials])
+            if time.monotonic() - beat > LOCK_STALE_S / 4:
+                beat = time.monotonic()
+                for run in runs:
+                    run.study.set_user_attr("driver", {"owner": owner, "beat": time.time()})
+            progress.update()
+        except KeyboardInterrupt:
+            if stopping:
+                raise
+            stopping = summary.interrupted = True
+            echo(f"stopping: finishing {len(in_flight)} batches in flight "
+                 "(Ctrl-C again to quit at once; a rerun resumes either way)")
+    progress.update(final=True)
+    for actor in workers:
+        ray.kill(actor)
+
+
+def _ask(run: CellRun, cfg: StudyConfig, size: int) -> tuple[list[Any], list]:
+    trials, schedules = [], []
+    for _ in range(size):
+        trial = run.study.ask()
+        schedule, facts = suggest(trial, cfg, run.cell)
+        trial.set_user_attr("schedule", schedule.tolist())
+        trial.set_user_attr("budget", facts["budget"])
+        trials.append(trial)
+        schedules.append(schedule.tolist())
+    run.in_flight += size
+    return trials, schedules
+
+
+def _receive(ref: Any, run: CellRun, trials: list[Any], cfg: StudyConfig,
+             summary: RunSummary, started: float, echo) -> bool | None:
+    """Tell the batch's trials. -> None, or True when the worker died and needs replacing."""
+    run.in_flight -= len(trials)
+    try:
+        out = ray.get(ref)
+    except ray.exceptions.RayActorError as err:
+        for trial in trials:  # the worker died: nothing was measured, run them again
+            _tell(run.study, trial, state=TrialState.FAIL)
+            run.study.enqueue_trial(trial.params, user_attrs={"rerun_of": trial.number})
+        echo(f"{run.cell.name}: a worker died ({type(err).__name__}); its "
+             f"{len(trials)} trials are queued again")
+        return True
+    except ray.exceptions.RayTaskError as err:
+        cause = err.cause if getattr(err, "cause", None) is not None else err
+        message = f"{type(cause).__name__}: {cause}"
+        for trial in trials:
+            trial.set_user_attr("error", message)
+            _tell(run.study, trial, state=TrialState.FAIL)
+        run.failed += len(trials)
+        summary.failed += len(trials)
+        summary.errors.append(f"{run.cell.name} trials {trials[0].number}-"
+                              f"{trials[-1].number}: {message}")
+        echo(f"{run.cell.name}: trials {trials[0].number}-{trials[-1].number} failed: {message}")
+        return None
+    step = cfg.objective_step
+    for trial, result in zip(trials, out["results"]):
+        result.update(node=out["node"], node_ip=out["node_ip"], device=out["device"])
+        value = result[f"loss_{cfg.search.objective}"][step - 1]
+        if result["diverged_at"] is not None and result["diverged_at"] <= step or value != value:
+            value = DIVERGED_VALUE
+            run.diverged += 1
+            summary.diverged += 1
+        trial.set_user_attr("result", result)
+        _tell(run.study, trial, values=value)
+    summary.nodes.add(out["node"])
+    run.complete += len(trials)
+    run.told += len(trials)
+    per_trial = out["seconds"] / len(trials)
+    run.batch = max(1, min(4 * run.batch, int(TARGET_BATCH_S / max(per_trial, 1e-6))))
+    return None
+
+
+def _replace(cfg: StudyConfig) -> Any:
+    from dataclasses import replace
+
+    return start_workers(replace(cfg.resources, workers=1))[0]
+
+
+def _frozen(study: optuna.Study, trial: Any) -> Any:
+    return study._storage.get_trial(trial._trial_id)
+
+
+def _diff(old: dict, new: dict, prefix: str = "") -> list[str]:
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _diff(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}: {json.dumps(a)} -> {json.dumps(b)}")
+    return out

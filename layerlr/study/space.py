@@ -1,0 +1,79 @@
+"""The space of schedules a study searches, as Optuna parameters.
+
+Two kinds of study:
+
+- a *diagonal* study sweeps the published points of SPEC section 9: one integer
+  parameter ``point`` indexes the (budget, split) pairs of every listed budget;
+- otherwise each *phase* (a group of steps that share rates) has its own rates, either
+  a width-scaled budget ``B = scale * h^alpha`` split over the K layers by fractions on
+  the simplex (``rates = "budget"``), or free per-layer rates ``eta = h^e``
+  (``rates = "free"``). The fractions come from stick-breaking with Beta(1, K - l)
+  breaks, written as inverse CDFs of uniform parameters, so that uniform parameters
+  give a uniform point on the simplex and TPE, CMA-ES and GP can model them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from layerlr.schedules import diagonal
+from layerlr.study.config import DEFAULT_ALPHA, Cell, StudyConfig
+
+DEFAULT_EXPONENT = {"matrix": (0.5, 1.7), "readout": (-1.0, 1.0)}
+
+
+def diagonal_points(cfg: StudyConfig, cell: Cell) -> list[tuple[float, list[float]]]:
+    """Every (budget, per-layer rates) point of the study's diagonal sweeps."""
+    k = cell.setting.layers
+    return [(b, row.tolist()) for b in cfg.search.diagonal for row in diagonal(b, k)]
+
+
+def phase_of_step(cfg: StudyConfig) -> list[int]:
+    """Which phase (0-based) each step t = 1..T uses."""
+    steps = cfg.train.steps
+    if cfg.search.phases == "constant":
+        return [0] * steps
+    if cfg.search.phases == "first-rest":
+        return [0] + [1] * (steps - 1)
+    return list(range(steps))
+
+
+def suggest(trial: Any, cfg: StudyConfig, cell: Cell) -> tuple[torch.Tensor, dict[str, Any]]:
+    """Ask ``trial`` (an optuna Trial) for a schedule. -> ((T, K) rates, facts to record)."""
+    k, h, steps = cell.setting.layers, cell.width, cfg.train.steps
+    if cfg.search.diagonal is not None:
+        points = diagonal_points(cfg, cell)
+        budget, rates = points[trial.suggest_int("point", 0, len(points) - 1)]
+        return torch.tensor([rates] * steps, dtype=torch.float64), {"budget": [budget]}
+    phases = max(phase_of_step(cfg)) + 1
+    rows, budgets = [], []
+    for j in range(1, phases + 1):
+        if cfg.search.rates == "free":
+            lo, hi = cfg.search.exponent or DEFAULT_EXPONENT[cell.setting.family]
+            rows.append([h ** trial.suggest_float(f"exponent_p{j}_l{l}", lo, hi)
+                         for l in range(1, k + 1)])
+        else:
+            lo, hi = cfg.search.alpha or DEFAULT_ALPHA[cell.setting.family]
+            budget = cfg.search.scale * h ** trial.suggest_float(f"alpha_p{j}", lo, hi)
+            breaks = [trial.suggest_float(f"split_p{j}_l{l}", 0.0, 1.0) for l in range(1, k)]
+            rows.append([budget * f for f in simplex(breaks)])
+        budgets.append(sum(rows[-1]))
+    schedule = torch.tensor([rows[p] for p in phase_of_step(cfg)], dtype=torch.float64)
+    return schedule, {"budget": budgets}
+
+
+def simplex(uniforms: list[float]) -> list[float]:
+    """K fractions summing to 1 from K - 1 numbers in [0, 1] (stick-breaking).
+
+    Break l takes s_l = 1 - (1 - u_l)^(1/(K - l)), the Beta(1, K - l) inverse CDF, of
+    what is left; uniform u's then give the uniform (Dirichlet(1, ..., 1)) distribution.
+    """
+    k = len(uniforms) + 1
+    left, out = 1.0, []
+    for l, u in enumerate(uniforms, start=1):
+        s = 1.0 - (1.0 - u) ** (1.0 / (k - l))
+        out.append(left * s)
+        left -= left * s
+    return out + [left]

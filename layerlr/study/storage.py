@@ -1,0 +1,55 @@
+"""Optuna storage: where a study lives, and the one-study-per-cell naming.
+
+Default: a SQLite file ``RESULTS/optuna.db`` in WAL mode with a busy timeout, so that
+optuna-dashboard can read it while a run writes. Any SQLAlchemy URL (PostgreSQL for
+shared use) may be given instead.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import optuna
+
+BUSY_TIMEOUT_S = 60
+
+
+def storage_url(results: str | Path, url: str | None = None) -> str:
+    """The storage URL: ``url`` if given, else the SQLite file inside ``results``."""
+    if url:
+        return url
+    path = Path(results).resolve() / "optuna.db"
+    return f"sqlite:///{path}"
+
+
+def open_storage(url: str) -> optuna.storages.RDBStorage:
+    """An RDBStorage for ``url``; SQLite files get WAL mode and a busy timeout."""
+    kwargs: dict = {}
+    if url.startswith("sqlite:///"):
+        path = Path(url[len("sqlite:///"):])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with sqlite3.connect(path) as con:  # WAL is a property of the file: set it once
+            con.execute("PRAGMA journal_mode=WAL")
+        kwargs = {"connect_args": {"timeout": BUSY_TIMEOUT_S}}
+    return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+
+
+def study_name(study: str, cell: str) -> str:
+    """Each (depth, width) cell is its own Optuna study: ``<study>/<cell>``."""
+    return f"{study}/{cell}"
+
+
+def split_name(name: str) -> tuple[str, str]:
+    study, _, cell = name.rpartition("/")
+    return study, cell
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced by ***, for messages and logs."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a parseable URL: show nothing of it that could be secret
+        return url.split("@")[-1] if "@" in url else url

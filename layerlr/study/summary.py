@@ -1,0 +1,46 @@
+"""Read-only views of a storage: per-cell status and the best schedules."""
+
+from __future__ import annotations
+
+import optuna
+from optuna.trial import TrialState
+
+from layerlr.study.storage import open_storage, split_name
+
+
+def _studies(url: str, study: str | None) -> list[optuna.Study]:
+    store = open_storage(url)
+    names = sorted(n for n in optuna.get_all_study_names(store)
+                   if study is None or split_name(n)[0] == study)
+    return [optuna.load_study(study_name=n, storage=store) for n in names]
+
+
+def status_table(url: str, study: str | None = None) -> str:
+    """One line per cell: counts by state and the best value."""
+    rows = [f"{'study':<24} {'cell':<14} {'complete':>8} {'failed':>6} {'running':>7} "
+            f"{'queued':>6}  best"]
+    for s in _studies(url, study):
+        trials = s.get_trials(deepcopy=False)
+        count = {state: sum(t.state == state for t in trials) for state in TrialState}
+        best = min((t.value for t in trials if t.state == TrialState.COMPLETE), default=None)
+        name, cell = split_name(s.study_name)
+        rows.append(f"{name:<24} {cell:<14} {count[TrialState.COMPLETE]:>8} "
+                    f"{count[TrialState.FAIL]:>6} {count[TrialState.RUNNING]:>7} "
+                    f"{count[TrialState.WAITING]:>6}  {'-' if best is None else f'{best:.6g}'}")
+    if len(rows) == 1:
+        return "no studies in this storage"
+    return "\n".join(rows)
+
+
+def best_table(url: str, study: str | None = None, top: int = 3) -> str:
+    """The ``top`` best COMPLETE trials of each cell with their rates per step."""
+    out = []
+    for s in _studies(url, study):
+        done = sorted((t for t in s.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))),
+                      key=lambda t: t.value)[:top]
+        out.append(f"{s.study_name}")
+        for t in done:
+            out.append(f"  trial {t.number:>5}  value {t.value:.6g}")
+            for step, rates in enumerate(t.user_attrs.get("schedule", []), start=1):
+                out.append(f"      step {step}: " + "  ".join(f"{r:.6g}" for r in rates))
+    return "\n".join(out) if out else "no studies in this storage"

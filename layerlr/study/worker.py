@@ -1,0 +1,79 @@
+"""Ray workers: each evaluates whole batches of trials with the engine.
+
+A worker keeps the per-seed draws of the cells it has seen, so a cell's data are drawn
+once per worker, not once per batch. The driver alone talks to Optuna.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from typing import Any
+
+import ray
+import torch
+
+from layerlr.draws import draw
+from layerlr.engine import evaluate
+from layerlr.setting import Setting
+from layerlr.study.config import ResourceSpec
+
+DRAW_CACHE = 4  # cells whose draws a worker keeps
+
+
+class Evaluator:
+    """The body of a Ray actor (wrapped by :func:`start_workers`)."""
+
+    def __init__(self, threads: int, memory_mb: int | None) -> None:
+        torch.set_num_threads(max(1, threads))
+        self.device = "cuda" if ray.get_gpu_ids() and torch.cuda.is_available() else "cpu"
+        self.memory = None if memory_mb is None else memory_mb * 2**20
+        self.node = ray.get_runtime_context().get_node_id()
+        self.node_ip = ray.util.get_node_ip_address()
+        self.cache: OrderedDict[tuple, Any] = OrderedDict()
+
+    def evaluate(self, setting: dict[str, Any], train: dict[str, Any],
+                 schedules: list[list[list[float]]]) -> dict[str, Any]:
+        """Evaluate a batch: ``schedules`` (B, T, K) for one cell. -> per-schedule summaries."""
+        start = time.perf_counter()
+        cell = Setting(**setting)
+        dtype = getattr(torch, train["dtype"])
+        key = (tuple(sorted(setting.items())), tuple(train["seeds"]), train["protocol"],
+               train["dtype"])
+        if key not in self.cache:
+            self.cache[key] = draw(cell, list(train["seeds"]), train["protocol"], self.device,
+                                   dtype)
+            if len(self.cache) > DRAW_CACHE:
+                self.cache.popitem(last=False)
+        self.cache.move_to_end(key)
+        ev = evaluate(cell, schedules, list(train["seeds"]), draws=self.cache[key],
+                      memory_budget=self.memory)
+        return {"results": ev.per_schedule(), "node": self.node, "node_ip": self.node_ip,
+                "device": self.device, "seconds": time.perf_counter() - start}
+
+
+def plan(resources: ResourceSpec) -> tuple[int, float, float]:
+    """(workers, CPUs each, GPUs each) for the connected cluster.
+
+    With GPUs in the cluster and no ``gpus_per_worker`` given, one worker per GPU, so
+    every GPU of every node is used; otherwise one worker per ``cpus_per_worker`` CPUs.
+    """
+    total = ray.cluster_resources()
+    gpus = resources.gpus_per_worker
+    if gpus is None:
+        gpus = 1.0 if total.get("GPU", 0) >= 1 else 0.0
+    if gpus > 0:
+        workers = resources.workers or int(total.get("GPU", 0) / gpus)
+        if workers < 1:
+            raise RuntimeError(f"resources.gpus_per_worker = {gpus} but the cluster has "
+                               f"{total.get('GPU', 0)} GPUs; set gpus_per_worker = 0")
+    else:
+        workers = resources.workers or max(1, int(total.get("CPU", 1) // resources.cpus_per_worker))
+    return workers, resources.cpus_per_worker, gpus
+
+
+def start_workers(resources: ResourceSpec) -> list[Any]:
+    """Start the actors of :func:`plan` and return their handles."""
+    workers, cpus, gpus = plan(resources)
+    actor = ray.remote(Evaluator).options(num_cpus=cpus, num_gpus=gpus, max_restarts=0)
+    return [actor.remote(max(1, int(cpus)), resources.memory_mb) for _ in range(workers)]
