@@ -52,8 +52,12 @@ def schema(layers: int) -> pa.Schema:
     return pa.schema(fields)
 
 
+def study_dir(results: str | Path, study: str) -> Path:
+    return Path(results) / "trials" / f"study={quote(study, safe='')}"
+
+
 def cell_dir(results: str | Path, study: str, cell: str) -> Path:
-    return Path(results) / "trials" / f"study={quote(study, safe='')}" / f"cell={quote(cell)}"
+    return study_dir(results, study) / f"cell={quote(cell, safe='')}"
 
 
 def exported(results: str | Path, study: str, cell: str) -> set[int]:

@@ -12,7 +12,10 @@ from Parquet are written, before any new trial is asked.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import socket
 import time
 import uuid
 import zlib
@@ -28,12 +31,29 @@ from layerlr import results as parquet
 from layerlr.study.config import Cell, StudyConfig
 from layerlr.study.progress import Progress
 from layerlr.study.space import diagonal_points, suggest
-from layerlr.study.storage import open_storage, redact, storage_url, study_name
+from layerlr.study.storage import open_storage, redact, split_name, storage_url, study_name
 from layerlr.study.worker import start_workers
 
 DIVERGED_VALUE = 1e6  # objective told for a diverged schedule: finite, so every sampler copes
 TARGET_BATCH_S = 0.5  # batches grow until one takes about this long
 LOCK_STALE_S = 60  # a driver lock not refreshed for this long belongs to a dead driver
+
+
+def fault(point: str) -> None:
+    """Fault injection for the resume tests: SIGKILL this process at ``point``.
+
+    ``LAYERLR_FAULT=<point>:<n>`` kills the driver the n-th time it passes ``point``
+    (``asked``, ``told``, ``exported``). Unset, this does nothing.
+    """
+    spec = os.environ.get("LAYERLR_FAULT", "")
+    if spec.partition(":")[0] != point:
+        return
+    _FAULT_COUNT[point] = _FAULT_COUNT.get(point, 0) + 1
+    if _FAULT_COUNT[point] >= int(spec.partition(":")[2] or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+_FAULT_COUNT: dict[str, int] = {}
 
 
 class StudyChanged(RuntimeError):
@@ -87,7 +107,8 @@ def run_study(cfg: StudyConfig, results: str | Path, storage: str | None = None,
     store = open_storage(url)
     summary = RunSummary(results, redact(url))
     owner = uuid.uuid4().hex
-    runs = [_open_cell(store, cfg, cell, restart, results, owner) for cell in cfg.cells()]
+    _claim(store, cfg, restart, results)
+    runs = [_open_cell(store, cfg, cell, results, owner) for cell in cfg.cells()]
     try:
         for run in runs:
             _recover(run, cfg, results, echo)
@@ -110,31 +131,39 @@ def _connect(address: str | None) -> None:
              dashboard_host="127.0.0.1")
 
 
-def _open_cell(store, cfg: StudyConfig, cell: Cell, restart: bool, results: Path,
-               owner: str) -> CellRun:
-    name = study_name(cfg.name, cell.name)
-    exists = name in optuna.get_all_study_names(store)
-    if exists and restart:
-        optuna.delete_study(study_name=name, storage=store)
-        shutil.rmtree(parquet.cell_dir(results, cfg.name, cell.name), ignore_errors=True)
-        exists = False
-    study = optuna.create_study(storage=store, study_name=name, direction="minimize",
-                                load_if_exists=True)
+def _claim(store, cfg: StudyConfig, restart: bool, results: Path) -> None:
+    """Refuse a study name already used with other settings; ``restart`` wipes it first.
+
+    Every cell study of the name records the study's identity; a changed file (say a
+    new width) differs from it even where the cell itself is new.
+    """
+    names = [n for n in optuna.get_all_study_names(store) if split_name(n)[0] == cfg.name]
+    if restart:
+        for name in names:
+            optuna.delete_study(study_name=name, storage=store)
+        shutil.rmtree(parquet.study_dir(results, cfg.name), ignore_errors=True)
+        return
     identity = cfg.identity()
-    if exists:
-        stored = study.user_attrs.get("config")
+    for name in names:
+        stored = optuna.load_study(study_name=name, storage=store).user_attrs.get("config")
         if stored is not None and stored != identity:
             changes = "; ".join(_diff(stored, identity))
             raise StudyChanged(f"study '{cfg.name}' exists with other settings ({changes}); "
                                "rerun with --restart to start it over, or give the study "
                                "a new name")
-    else:
-        study.set_user_attr("config", identity)
+
+
+def _open_cell(store, cfg: StudyConfig, cell: Cell, results: Path, owner: str) -> CellRun:
+    study = optuna.create_study(storage=store, study_name=study_name(cfg.name, cell.name),
+                                direction="minimize", load_if_exists=True)
+    if "config" not in study.user_attrs:
+        study.set_user_attr("config", cfg.identity())
     _lock(study, owner)
     complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     study.sampler = _sampler(cfg, cell, seed_salt=len(study.get_trials(deepcopy=False)))
     layers = parquet.dataset_layers(results, max(c.setting.layers for c in cfg.cells()))
-    return CellRun(cell, study, _target(cfg, cell), complete, layers=layers,
+    return CellRun(cell, study, _target(cfg, cell), complete,
+                   batch=cfg.resources.batch_size or 2, layers=layers,
                    exported=parquet.exported(results, cfg.name, cell.name))
 
 
@@ -145,12 +174,18 @@ def _target(cfg: StudyConfig, cell: Cell) -> int:
 
 
 def _sampler(cfg: StudyConfig, cell: Cell, seed_salt: int) -> optuna.samplers.BaseSampler:
-    """The configured sampler; reseeded per cell and per resume so reruns do not repeat."""
-    seed = zlib.crc32(f"{cfg.search.seed}/{cell.name}/{seed_salt}".encode())
+    """The configured sampler, seeded per cell.
+
+    Stochastic samplers are also reseeded per resume, so that a rerun does not replay
+    the proposals already made. GridSampler is not: its seed fixes the order of the
+    grid, which must stay the same across resumes.
+    """
     kind = cfg.search.sampler
     if kind == "grid":
         space = {"point": list(range(len(diagonal_points(cfg, cell))))}
-        return optuna.samplers.GridSampler(space, seed=seed)
+        return optuna.samplers.GridSampler(
+            space, seed=zlib.crc32(f"{cfg.search.seed}/{cell.name}".encode()))
+    seed = zlib.crc32(f"{cfg.search.seed}/{cell.name}/{seed_salt}".encode())
     if kind == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if kind == "cmaes":
@@ -161,12 +196,35 @@ def _sampler(cfg: StudyConfig, cell: Cell, seed_salt: int) -> optuna.samplers.Ba
 
 
 def _lock(study: optuna.Study, owner: str) -> None:
+    """Claim the study for this driver, unless another live driver holds it.
+
+    A lock is live while its driver's process exists (same host) or, from another host,
+    while its heartbeat is younger than LOCK_STALE_S.
+    """
     held = study.user_attrs.get("driver")
-    if held and held["owner"] != owner and time.time() - held["beat"] < LOCK_STALE_S:
+    if held and held["owner"] != owner and _alive(held):
         raise StudyLocked(f"study '{study.study_name}' is being run by another driver "
-                          f"(last seen {time.time() - held['beat']:.0f} s ago); wait for it "
-                          f"to finish, or stop it, then run again")
-    study.set_user_attr("driver", {"owner": owner, "beat": time.time()})
+                          f"(pid {held['pid']} on {held['host']}, last seen "
+                          f"{time.time() - held['beat']:.0f} s ago); wait for it to finish, "
+                          "or stop it, then run again")
+    _beat(study, owner)
+
+
+def _beat(study: optuna.Study, owner: str) -> None:
+    study.set_user_attr("driver", {"owner": owner, "beat": time.time(),
+                                   "host": socket.gethostname(), "pid": os.getpid()})
+
+
+def _alive(held: dict) -> bool:
+    if held.get("host") == socket.gethostname():
+        try:
+            os.kill(held["pid"], 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return time.time() - held["beat"] < LOCK_STALE_S
 
 
 def _unlock(study: optuna.Study, owner: str) -> None:
@@ -237,6 +295,7 @@ def _loop(runs: list[CellRun], cfg: StudyConfig, results: Path, summary: RunSumm
                 run = open_runs[turn % len(open_runs)]
                 turn += 1
                 trials, schedules = _ask(run, cfg, min(run.batch, run.remaining))
+                fault("asked")
                 actor = idle.pop()
                 ref = actor.evaluate.remote(setting_of[run.cell.name], train, schedules)
                 in_flight[ref] = (actor, run, trials, time.monotonic())
@@ -247,11 +306,13 @@ def _loop(runs: list[CellRun], cfg: StudyConfig, results: Path, summary: RunSumm
                 actor, run, trials, started = in_flight.pop(ref)
                 replacement = _receive(ref, run, trials, cfg, summary, started, echo)
                 idle.append(actor if replacement is None else _replace(cfg))
+                fault("told")
                 _export(run, cfg, results, [_frozen(run.study, t) for t in trials])
+                fault("exported")
             if time.monotonic() - beat > LOCK_STALE_S / 4:
                 beat = time.monotonic()
                 for run in runs:
-                    run.study.set_user_attr("driver", {"owner": owner, "beat": time.time()})
+                    _beat(run.study, owner)
             progress.update()
         except KeyboardInterrupt:
             if stopping:
@@ -316,7 +377,8 @@ def _receive(ref: Any, run: CellRun, trials: list[Any], cfg: StudyConfig,
     run.complete += len(trials)
     run.told += len(trials)
     per_trial = out["seconds"] / len(trials)
-    run.batch = max(1, min(4 * run.batch, int(TARGET_BATCH_S / max(per_trial, 1e-6))))
+    run.batch = cfg.resources.batch_size or max(
+        1, min(4 * run.batch, int(TARGET_BATCH_S / max(per_trial, 1e-6))))
     return None
 
 

@@ -1,0 +1,76 @@
+"""Study files: every bad input is refused with a line naming the key and the fix."""
+
+from __future__ import annotations
+
+import pytest
+
+from layerlr.study import StudyFileError, load_study, parse_study
+
+GOOD = {"name": "s", "model": {"depth": 3, "width": 16}, "train": {}, "search": {}}
+
+
+def with_(section: str, **values):
+    raw = {k: dict(v) if isinstance(v, dict) else v for k, v in GOOD.items()}
+    raw.setdefault(section, {}).update(values)
+    return raw
+
+
+@pytest.mark.parametrize("raw,key", [
+    (with_("model", widht=16), "model.widht: unknown key; did you mean 'width'?"),
+    (with_("search", samplr="tpe"), "search.samplr: unknown key; did you mean 'sampler'?"),
+    (with_("model", width="big"), "model.width: every value must be an integer"),
+    (with_("model", noise=-0.5), "model.noise: must be >= 0.0"),
+    (with_("model", noise=float("inf")), "model.noise: must be a finite number"),
+    (with_("train", seeds=[]), "train.seeds: the list is empty"),
+    (with_("train", seeds=[1, 1]), "train.seeds: seeds repeat"),
+    (with_("train", steps=0), "train.steps: must be >= 1"),
+    (with_("model", depth=1), "model.depth: every value must be an integer >= 2"),
+    (with_("model", d=8), "model.d (cell depth=3, width=16): orthogonal init needs d >= width"),
+    (with_("model", family="matrix"), "model.depth (cell depth=3, width=16): the matrix"),
+    (with_("search", sampler="bayes"), "search.sampler: 'bayes' is not allowed"),
+    (with_("search", sampler="grid"), "search.sampler: 'grid' needs search.diagonal"),
+    (with_("search", diagonal=[30, -1]), "search.diagonal: every value must be a finite"),
+    (with_("search", alpha=[0.5, 0.1]), "search.alpha: must be [low, high]"),
+    (with_("search", objective_step=3), "search.objective_step: 3 is past the last step"),
+    (with_("resources", gpus_per_worker=1.5), "resources.gpus_per_worker: 1.5 is neither"),
+    ({"model": {"depth": 3, "width": 8}}, "name: missing"),
+])
+def test_bad_values_name_the_key(raw, key):
+    with pytest.raises(StudyFileError) as info:
+        parse_study(raw)
+    assert any(line.startswith(key) for line in info.value.problems), info.value.problems
+
+
+def test_all_problems_are_reported_at_once():
+    raw = with_("model", noise=-1, init="xavier")
+    raw["search"] = {"sampler": "bayes"}
+    with pytest.raises(StudyFileError) as info:
+        parse_study(raw)
+    assert len(info.value.problems) == 3
+
+
+def test_missing_and_broken_files(tmp_path):
+    with pytest.raises(StudyFileError, match="file not found"):
+        load_study(tmp_path / "nope.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("name = 'x'\n[model\n")
+    with pytest.raises(StudyFileError, match="broken TOML"):
+        load_study(broken)
+
+
+def test_cells_cover_depths_and_widths_with_family_by_depth():
+    cfg = parse_study({"name": "dw", "model": {"depth": [2, 3, 8], "width": [16, 32]}})
+    cells = cfg.cells()
+    assert [c.name for c in cells] == ["L2-h16", "L2-h32", "L3-h16", "L3-h32", "L8-h16",
+                                       "L8-h32"]
+    assert cells[0].setting.family == "matrix" and cells[-1].setting.family == "readout"
+    assert cells[-1].setting.layers == 7
+
+
+def test_shipped_study_files_are_valid():
+    from pathlib import Path
+
+    files = sorted((Path(__file__).parents[2] / "studies").glob("*.toml"))
+    assert len(files) >= 5
+    for path in files:
+        load_study(path)

@@ -1,0 +1,45 @@
+"""The schedule space: simplex splits, phases, and the diagonal points."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+import torch
+
+from layerlr.schedules import diagonal
+from layerlr.study import parse_study
+from layerlr.study.space import diagonal_points, simplex, suggest
+
+
+def test_simplex_fractions_sum_to_one_and_are_uniform():
+    g = torch.Generator().manual_seed(0)
+    fracs = torch.tensor([simplex(torch.rand(3, generator=g).tolist()) for _ in range(20000)])
+    torch.testing.assert_close(fracs.sum(1), torch.ones(20000, dtype=fracs.dtype))
+    # Dirichlet(1,1,1,1): each fraction has mean 1/4 and variance 3/80
+    torch.testing.assert_close(fracs.mean(0), torch.full((4,), 0.25, dtype=fracs.dtype),
+                               atol=0.01, rtol=0)
+    torch.testing.assert_close(fracs.var(0), torch.full((4,), 3 / 80, dtype=fracs.dtype),
+                               atol=0.003, rtol=0)
+
+
+@pytest.mark.parametrize("phases,distinct", [("constant", 1), ("first-rest", 2),
+                                             ("per-step", 3)])
+def test_phases_share_rates_across_steps(phases, distinct):
+    cfg = parse_study({"name": "p", "model": {"depth": 4, "width": 64},
+                       "train": {"steps": 3}, "search": {"phases": phases, "alpha": [0.3, 0.5]}})
+    cell = cfg.cells()[0]
+    trial = optuna.create_study().ask()
+    schedule, facts = suggest(trial, cfg, cell)
+    assert schedule.shape == (3, 3)
+    assert len({tuple(row.tolist()) for row in schedule}) == distinct
+    for row, budget in zip(schedule, facts["budget"]):
+        assert 2 * 64**0.3 - 1e-9 <= row.sum() <= 2 * 64**0.5 + 1e-9
+
+
+def test_diagonal_points_follow_the_published_sweep():
+    cfg = parse_study({"name": "d", "model": {"depth": 2, "width": 8},
+                       "search": {"sampler": "grid", "diagonal": [40, 60]}})
+    points = diagonal_points(cfg, cfg.cells()[0])
+    assert len(points) == 19 + 19
+    assert points[0] == (40.0, diagonal(40, 2)[0].tolist())
+    assert points[-1] == (60.0, diagonal(60, 2)[-1].tolist())
