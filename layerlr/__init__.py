@@ -1,25 +1,47 @@
 """layerlr: distributed studies of layer-wise learning rates in deep linear networks.
 
-The engine (``evaluate``) runs exact batched gradient descent of the networks of
-``SPEC.md``; the study layer searches schedules with Optuna and spreads them with Ray.
+The engine (:func:`evaluate`) runs exact batched gradient descent of the networks of
+SPEC.md; the study layer (:func:`run_study`) searches schedules with Optuna and spreads
+them over Ray; :func:`read_results` reads the Parquet dataset a study writes.
+
+Names are imported on first use, so that ``layerlr --help`` and study-file checks do
+not pay for importing torch, Ray or Optuna.
 """
 
-from layerlr.draws import Draw, draw
-from layerlr.engine import Evaluation, evaluate
-from layerlr.schedules import ScheduleError, as_schedules, constant, diagonal
-from layerlr.setting import Setting, SettingError
-from layerlr.theory import closed_form
+from __future__ import annotations
 
-__all__ = [
-    "Draw",
-    "Evaluation",
-    "ScheduleError",
-    "Setting",
-    "SettingError",
-    "as_schedules",
-    "closed_form",
-    "constant",
-    "diagonal",
-    "draw",
-    "evaluate",
-]
+import importlib
+from typing import Any
+
+_WHERE = {
+    "Setting": "layerlr.setting",
+    "SettingError": "layerlr.setting",
+    "Draw": "layerlr.draws",
+    "draw": "layerlr.draws",
+    "Evaluation": "layerlr.engine",
+    "evaluate": "layerlr.engine",
+    "ScheduleError": "layerlr.schedules",
+    "as_schedules": "layerlr.schedules",
+    "constant": "layerlr.schedules",
+    "diagonal": "layerlr.schedules",
+    "closed_form": "layerlr.theory",
+    "read_results": "layerlr.results",
+    "StudyConfig": "layerlr.study",
+    "StudyFileError": "layerlr.study",
+    "load_study": "layerlr.study",
+    "run_study": "layerlr.study",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'layerlr' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_WHERE[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -18,9 +18,6 @@ OK, ERROR, BAD_INPUT, ENVIRONMENT, TRIALS_FAILED, INTERRUPTED = 0, 1, 2, 3, 4, 1
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         return args.func(args)
     except KeyboardInterrupt:
@@ -58,9 +55,7 @@ def _where(cmd: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from layerlr.results import ResultsError
     from layerlr.study.config import StudyFileError, load_study
-    from layerlr.study.driver import StudyChanged, StudyLocked, run_study
 
     try:
         cfg = load_study(args.study)
@@ -69,6 +64,12 @@ def _run(args: argparse.Namespace) -> int:
             _err(f"{err.source}: {line}")
         return BAD_INPUT
     results = Path(args.results or Path("results") / cfg.name)
+    import optuna  # the heavy imports, once the study file is known to be good
+
+    from layerlr.results import ResultsError
+    from layerlr.study.driver import StudyChanged, StudyLocked, run_study
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         summary = run_study(cfg, results, args.storage, args.address, args.restart,
                             echo=_out, progress=not args.quiet)

@@ -1,15 +1,22 @@
-"""Studies: Optuna searches of schedules across cells, spread by Ray, recorded in Parquet."""
+"""Studies: Optuna searches of schedules across cells, spread by Ray, recorded in Parquet.
+
+The driver (Ray, Optuna, torch) is imported on first use of its names.
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 from layerlr.study.config import StudyConfig, StudyFileError, load_study, parse_study
-from layerlr.study.driver import RunSummary, StudyChanged, StudyLocked, run_study
 
-__all__ = [
-    "RunSummary",
-    "StudyChanged",
-    "StudyConfig",
-    "StudyFileError",
-    "StudyLocked",
-    "load_study",
-    "parse_study",
-    "run_study",
-]
+_DRIVER = ("RunSummary", "StudyChanged", "StudyLocked", "run_study")
+
+__all__ = sorted(("StudyConfig", "StudyFileError", "load_study", "parse_study") + _DRIVER)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _DRIVER:
+        from layerlr.study import driver
+
+        return getattr(driver, name)
+    raise AttributeError(f"module 'layerlr.study' has no attribute {name!r}")

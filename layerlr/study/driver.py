@@ -283,6 +283,7 @@ def _loop(runs: list[CellRun], cfg: StudyConfig, results: Path, summary: RunSumm
     setting_of = {run.cell.name: run.cell.setting.to_dict() for run in runs}
     train = _train(cfg)
     progress = Progress(runs, echo if show else None)
+    echo = progress.say(echo)
     stopping, turn, beat = False, 0, time.monotonic()
     echo(f"running {len(runs)} cells on {len(workers)} Ray workers; storage "
          f"{summary.storage}; results {results}")
@@ -363,16 +364,20 @@ def _receive(ref: Any, run: CellRun, trials: list[Any], cfg: StudyConfig,
                               f"{trials[-1].number}: {message}")
         echo(f"{run.cell.name}: trials {trials[0].number}-{trials[-1].number} failed: {message}")
         return None
-    step = cfg.objective_step
+    step, diverged = cfg.objective_step, []
     for trial, result in zip(trials, out["results"]):
         result.update(node=out["node"], node_ip=out["node_ip"], device=out["device"])
         value = result[f"loss_{cfg.search.objective}"][step - 1]
         if result["diverged_at"] is not None and result["diverged_at"] <= step or value != value:
             value = DIVERGED_VALUE
-            run.diverged += 1
-            summary.diverged += 1
+            diverged.append(f"{trial.number} (step {result['diverged_at']})")
         trial.set_user_attr("result", result)
         _tell(run.study, trial, values=value)
+    if diverged:
+        run.diverged += len(diverged)
+        summary.diverged += len(diverged)
+        echo(f"{run.cell.name}: trials {', '.join(diverged)} diverged; told as "
+             f"{DIVERGED_VALUE:g}, their losses from that step on are null in Parquet")
     summary.nodes.add(out["node"])
     run.complete += len(trials)
     run.told += len(trials)

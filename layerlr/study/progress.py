@@ -18,6 +18,15 @@ class Progress:
         self.tty = sys.stderr.isatty()
         self.last, self.drawn = 0.0, 0
 
+    def say(self, echo: Callable[[str], None]) -> Callable[[str], None]:
+        """``echo`` that leaves the progress lines above what it prints intact."""
+
+        def say(line: str) -> None:
+            self.drawn = 0
+            echo(line)
+
+        return say
+
     def lines(self) -> list[str]:
         out = []
         for run in self.runs:

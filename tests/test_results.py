@@ -1,0 +1,84 @@
+"""The Parquet dataset: idempotent, atomic, one schema, readable by pandas with filters."""
+
+from __future__ import annotations
+
+import datetime
+
+import optuna
+import pandas as pd
+import pytest
+
+from layerlr import Setting
+from layerlr import results as parquet
+
+TRAIN = {"seeds": [1, 2], "protocol": "native", "dtype": "float32"}
+SETTING = Setting(family="readout", depth=3, width=8)
+
+
+def trial(number: int, value: float, state=optuna.trial.TrialState.COMPLETE, **attrs):
+    """A finished trial as the driver leaves it in the storage."""
+    result = {f"loss_{n}{se}": [value, value / 2] for n in ("train", "population",
+                                                          "empirical", "surrogate")
+              for se in ("", "_se")}
+    result.update(loss_theory=[float("nan"), 0.5], theory=["absent", "exact"],
+                  diverged_at=None, node="n1", node_ip="127.0.0.1", device="cpu")
+    user_attrs = {"schedule": [[1.0, 2.0], [3.0, 4.0]], "result": result, **attrs}
+    t = optuna.trial.create_trial(state=state, value=value if state.name == "COMPLETE" else None,
+                                  user_attrs=user_attrs)
+    t.number = number
+    t.datetime_complete = datetime.datetime(2026, 1, 1)
+    return t
+
+
+def test_writing_twice_adds_no_rows(tmp_path):
+    trials = [trial(0, 0.4), trial(1, 0.3)]
+    done = parquet.exported(tmp_path, "s", "L3-h8")
+    assert parquet.write(tmp_path, "s", "L3-h8", SETTING, TRAIN, trials, 2, done) == 4
+    assert parquet.write(tmp_path, "s", "L3-h8", SETTING, TRAIN, trials, 2, done) == 0
+    fresh = parquet.exported(tmp_path, "s", "L3-h8")  # as a new driver would see it
+    assert fresh == {0, 1}
+    assert parquet.write(tmp_path, "s", "L3-h8", SETTING, TRAIN, trials + [trial(2, .1)], 2,
+                         fresh) == 2
+    frame = parquet.read_results(tmp_path)
+    assert sorted(frame.trial) == [0, 0, 1, 1, 2, 2]
+
+
+def test_only_complete_and_errored_trials_are_written(tmp_path):
+    fail = optuna.trial.TrialState.FAIL
+    trials = [trial(0, 0.4), trial(1, 0.0, fail), trial(2, 0.0, fail, error="ValueError: x")]
+    parquet.write(tmp_path, "s", "c", SETTING, TRAIN, trials, 2, set())
+    frame = parquet.read_results(tmp_path)
+    assert sorted(set(frame.trial)) == [0, 2]
+    assert (frame[frame.trial == 2].state == "FAIL").all()
+    assert (frame[frame.trial == 2].error == "ValueError: x").all()
+
+
+def test_columns_nulls_and_filters(tmp_path):
+    parquet.write(tmp_path, "s", "L3-h8", SETTING, TRAIN, [trial(0, 0.4)], 2, set())
+    parquet.write(tmp_path, "s", "L2-h8", Setting(family="matrix", width=8), TRAIN,
+                  [trial(0, 0.2)], 2, set())
+    frame = pd.read_parquet(tmp_path / "trials")
+    required = ["study", "cell", "trial", "state", "family", "depth", "width", "init", "data",
+                "target", "seeds", "step", "eta1", "eta2", "loss_population",
+                "loss_population_se", "loss_empirical", "loss_surrogate", "loss_theory", "node"]
+    assert set(required) <= set(frame.columns)
+    step1 = frame[(frame.cell == "L3-h8") & (frame.step == 1)].iloc[0]
+    assert pd.isna(step1.loss_theory) and step1.seeds == 2 and step1.eta2 == 2.0
+    only = pd.read_parquet(tmp_path / "trials", filters=[("cell", "=", "L2-h8"), ("step", "=", 2)])
+    assert len(only) == 1 and only.iloc[0].family == "matrix"
+    pd.testing.assert_frame_equal(parquet.read_results(tmp_path), frame)
+
+
+def test_a_half_written_file_is_invisible_to_readers(tmp_path):
+    parquet.write(tmp_path, "s", "c", SETTING, TRAIN, [trial(0, 0.4)], 2, set())
+    folder = parquet.cell_dir(tmp_path, "s", "c")
+    (folder / ".part-000009-000009-deadbeef.parquet.tmp").write_bytes(b"PAR1 trunc")
+    assert len(pd.read_parquet(tmp_path / "trials")) == 2
+    assert parquet.exported(tmp_path, "s", "c") == {0}
+
+
+def test_a_deeper_study_in_the_same_directory_is_refused(tmp_path):
+    parquet.write(tmp_path, "s", "c", SETTING, TRAIN, [trial(0, 0.4)], 2, set())
+    assert parquet.dataset_layers(tmp_path, 1) == 2  # fewer layers: padded with nulls
+    with pytest.raises(parquet.ResultsError, match="eta1..eta7"):
+        parquet.dataset_layers(tmp_path, 7)
