@@ -123,8 +123,8 @@ def dataset_layers(results: str | Path, layers: int) -> int:
 
 def _rows(trial: Any, setting: Setting, train: dict, layers: int) -> list[dict[str, Any]]:
     attrs = trial.user_attrs
-    schedule = attrs["schedule"]
-    result = attrs.get("result", {})
+    result = attrs["result"]
+    schedule = result["schedule"]
     base = {"trial": trial.number, "state": trial.state.name, "family": setting.family,
             "depth": setting.depth, "width": setting.width, "init": setting.init,
             "data": setting.data, "target": setting.target, "n": setting.n, "d": setting.d,

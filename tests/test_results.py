@@ -21,8 +21,9 @@ def trial(number: int, value: float, state=optuna.trial.TrialState.COMPLETE, **a
                                                           "empirical", "surrogate")
               for se in ("", "_se")}
     result.update(loss_theory=[float("nan"), 0.5], theory=["absent", "exact"],
-                  diverged_at=None, node="n1", node_ip="127.0.0.1", device="cpu")
-    user_attrs = {"schedule": [[1.0, 2.0], [3.0, 4.0]], "result": result, **attrs}
+                  diverged_at=None, node="n1", node_ip="127.0.0.1", device="cpu",
+                  schedule=[[1.0, 2.0], [3.0, 4.0]])
+    user_attrs = {"result": result, **attrs}
     t = optuna.trial.create_trial(state=state, value=value if state.name == "COMPLETE" else None,
                                   user_attrs=user_attrs)
     t.number = number

@@ -19,6 +19,7 @@ import socket
 import time
 import uuid
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -96,6 +97,17 @@ class RunSummary:
     errors: list[str] = field(default_factory=list)
     interrupted: bool = False
     nodes: set[str] = field(default_factory=set)
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time by activity
+
+    @contextmanager
+    def timed(self, activity: str):
+        """Add the wall time of the block to ``seconds[activity]``."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[activity] = (self.seconds.get(activity, 0.0)
+                                      + time.perf_counter() - start)
 
 
 def run_study(cfg: StudyConfig, results: str | Path, storage: str | None = None,
@@ -114,7 +126,8 @@ def run_study(cfg: StudyConfig, results: str | Path, storage: str | None = None,
             _recover(run, cfg, results, echo)
         if any(run.remaining > 0 for run in runs):
             _connect(address)
-            _loop(runs, cfg, results, summary, echo, progress, owner)
+            with summary.timed("loop"):
+                _loop(runs, cfg, results, summary, echo, progress, owner)
         for run in runs:
             _export(run, cfg, results, _finished(run.study))
     finally:
@@ -295,20 +308,23 @@ def _loop(runs: list[CellRun], cfg: StudyConfig, results: Path, summary: RunSumm
                     break
                 run = open_runs[turn % len(open_runs)]
                 turn += 1
-                trials, schedules = _ask(run, cfg, min(run.batch, run.remaining))
+                trials, schedules = _ask(run, cfg, min(run.batch, run.remaining), summary)
                 fault("asked")
                 actor = idle.pop()
                 ref = actor.evaluate.remote(setting_of[run.cell.name], train, schedules)
-                in_flight[ref] = (actor, run, trials, time.monotonic())
+                in_flight[ref] = (actor, run, trials, schedules)
             if not in_flight:
                 break
-            ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=1.0)
+            with summary.timed("waiting"):
+                ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=1.0)
             for ref in ready:
-                actor, run, trials, started = in_flight.pop(ref)
-                replacement = _receive(ref, run, trials, cfg, summary, started, echo)
+                actor, run, trials, schedules = in_flight.pop(ref)
+                with summary.timed("storage"):
+                    replacement = _receive(ref, run, trials, schedules, cfg, summary, echo)
                 idle.append(actor if replacement is None else _replace(cfg))
                 fault("told")
-                _export(run, cfg, results, [_frozen(run.study, t) for t in trials])
+                with summary.timed("parquet"):
+                    _export(run, cfg, results, [_frozen(run.study, t) for t in trials])
                 fault("exported")
             if time.monotonic() - beat > LOCK_STALE_S / 4:
                 beat = time.monotonic()
@@ -326,22 +342,27 @@ def _loop(runs: list[CellRun], cfg: StudyConfig, results: Path, summary: RunSumm
         ray.kill(actor)
 
 
-def _ask(run: CellRun, cfg: StudyConfig, size: int) -> tuple[list[Any], list]:
+def _ask(run: CellRun, cfg: StudyConfig, size: int,
+         summary: RunSummary) -> tuple[list[Any], list]:
     trials, schedules = [], []
     for _ in range(size):
-        trial = run.study.ask()
-        schedule, facts = suggest(trial, cfg, run.cell)
-        trial.set_user_attr("schedule", schedule.tolist())
-        trial.set_user_attr("budget", facts["budget"])
+        with summary.timed("sampler"):  # ask() and the suggest calls: where samplers work
+            trial = run.study.ask()
+            schedule = suggest(trial, cfg, run.cell)
         trials.append(trial)
         schedules.append(schedule.tolist())
     run.in_flight += size
     return trials, schedules
 
 
-def _receive(ref: Any, run: CellRun, trials: list[Any], cfg: StudyConfig,
-             summary: RunSummary, started: float, echo) -> bool | None:
-    """Tell the batch's trials. -> None, or True when the worker died and needs replacing."""
+def _receive(ref: Any, run: CellRun, trials: list[Any], schedules: list, cfg: StudyConfig,
+             summary: RunSummary, echo) -> bool | None:
+    """Tell the batch's trials. -> None, or True when the worker died and needs replacing.
+
+    Each told trial carries one user attribute, "result": its schedule, the losses per
+    step (mean and standard error over seeds), the closed form and where it ran; a
+    trial whose evaluation raised carries "error" instead of the losses.
+    """
     run.in_flight -= len(trials)
     try:
         out = ray.get(ref)
@@ -355,7 +376,8 @@ def _receive(ref: Any, run: CellRun, trials: list[Any], cfg: StudyConfig,
     except ray.exceptions.RayTaskError as err:
         cause = err.cause if getattr(err, "cause", None) is not None else err
         message = f"{type(cause).__name__}: {cause}"
-        for trial in trials:
+        for trial, schedule in zip(trials, schedules):
+            trial.set_user_attr("result", {"schedule": schedule})
             trial.set_user_attr("error", message)
             _tell(run.study, trial, state=TrialState.FAIL)
         run.failed += len(trials)
@@ -365,8 +387,9 @@ def _receive(ref: Any, run: CellRun, trials: list[Any], cfg: StudyConfig,
         echo(f"{run.cell.name}: trials {trials[0].number}-{trials[-1].number} failed: {message}")
         return None
     step, diverged = cfg.objective_step, []
-    for trial, result in zip(trials, out["results"]):
-        result.update(node=out["node"], node_ip=out["node_ip"], device=out["device"])
+    for trial, result, schedule in zip(trials, out["results"], schedules):
+        result.update(schedule=schedule, node=out["node"], node_ip=out["node_ip"],
+                      device=out["device"])
         value = result[f"loss_{cfg.search.objective}"][step - 1]
         if result["diverged_at"] is not None and result["diverged_at"] <= step or value != value:
             value = DIVERGED_VALUE
@@ -379,6 +402,7 @@ def _receive(ref: Any, run: CellRun, trials: list[Any], cfg: StudyConfig,
         echo(f"{run.cell.name}: trials {', '.join(diverged)} diverged; told as "
              f"{DIVERGED_VALUE:g}, their losses from that step on are null in Parquet")
     summary.nodes.add(out["node"])
+    summary.seconds["worker"] = summary.seconds.get("worker", 0.0) + out["seconds"]
     run.complete += len(trials)
     run.told += len(trials)
     per_trial = out["seconds"] / len(trials)

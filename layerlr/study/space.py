@@ -40,15 +40,15 @@ def phase_of_step(cfg: StudyConfig) -> list[int]:
     return list(range(steps))
 
 
-def suggest(trial: Any, cfg: StudyConfig, cell: Cell) -> tuple[torch.Tensor, dict[str, Any]]:
-    """Ask ``trial`` (an optuna Trial) for a schedule. -> ((T, K) rates, facts to record)."""
+def suggest(trial: Any, cfg: StudyConfig, cell: Cell) -> torch.Tensor:
+    """Ask ``trial`` (an optuna Trial) for a schedule. -> (T, K) rates."""
     k, h, steps = cell.setting.layers, cell.width, cfg.train.steps
     if cfg.search.diagonal is not None:
         points = diagonal_points(cfg, cell)
-        budget, rates = points[trial.suggest_int("point", 0, len(points) - 1)]
-        return torch.tensor([rates] * steps, dtype=torch.float64), {"budget": [budget]}
+        _, rates = points[trial.suggest_int("point", 0, len(points) - 1)]
+        return torch.tensor([rates] * steps, dtype=torch.float64)
     phases = max(phase_of_step(cfg)) + 1
-    rows, budgets = [], []
+    rows = []
     for j in range(1, phases + 1):
         if cfg.search.rates == "free":
             lo, hi = cfg.search.exponent or DEFAULT_EXPONENT[cell.setting.family]
@@ -59,9 +59,7 @@ def suggest(trial: Any, cfg: StudyConfig, cell: Cell) -> tuple[torch.Tensor, dic
             budget = cfg.search.scale * h ** trial.suggest_float(f"alpha_p{j}", lo, hi)
             breaks = [trial.suggest_float(f"split_p{j}_l{l}", 0.0, 1.0) for l in range(1, k)]
             rows.append([budget * f for f in simplex(breaks)])
-        budgets.append(sum(rows[-1]))
-    schedule = torch.tensor([rows[p] for p in phase_of_step(cfg)], dtype=torch.float64)
-    return schedule, {"budget": budgets}
+    return torch.tensor([rows[p] for p in phase_of_step(cfg)], dtype=torch.float64)
 
 
 def simplex(uniforms: list[float]) -> list[float]:
