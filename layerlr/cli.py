@@ -39,7 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no live progress")
     run.set_defaults(func=_run)
     for name, func, text in (("status", _status, "trial counts and best value per cell"),
-                             ("best", _best, "the best schedules of each cell")):
+                             ("best", _best, "the best schedules of each cell"),
+                             ("rebuild", _rebuild, "rewrite the Parquet dataset from the "
+                                                   "storage (after a damaged file)")):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("study", nargs="?", help="the study file (or give --results)")
         _where(cmd)
@@ -73,6 +75,9 @@ def _run(args: argparse.Namespace) -> int:
     try:
         summary = run_study(cfg, results, args.storage, args.address, args.restart,
                             echo=_out, progress=not args.quiet)
+    except ConnectionError as err:
+        _err(f"cannot reach the Ray cluster at {args.address}: {err}")
+        return ENVIRONMENT
     except StudyChanged as err:
         _err(str(err))
         return BAD_INPUT
@@ -107,6 +112,22 @@ def _best(args: argparse.Namespace) -> int:
     if store is None:
         return BAD_INPUT
     _out(best_table(store, _study_filter(args), args.top))
+    return OK
+
+
+def _rebuild(args: argparse.Namespace) -> int:
+    from layerlr.study.driver import rebuild_results
+
+    store = _storage(args)
+    if store is None:
+        return BAD_INPUT
+    study = _study_filter(args)
+    if args.results is None and study is None:
+        _err("give the study file or --results DIR: where the dataset is to be rebuilt")
+        return BAD_INPUT
+    results = args.results or Path("results") / study
+    for study, rows in rebuild_results(results, store, study).items():
+        _out(f"{study}: {rows} rows written to {Path(results) / 'trials'}")
     return OK
 
 

@@ -66,8 +66,27 @@ def exported(results: str | Path, study: str, cell: str) -> set[int]:
     files = sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
     out: set[int] = set()
     for f in files:
-        out.update(pq.read_table(f, columns=["trial"]).column("trial").to_pylist())
+        out.update(_read(f, results, columns=["trial"]).column("trial").to_pylist())
     return out
+
+
+def damaged(results: str | Path) -> list[Path]:
+    """Files of the dataset that cannot be read in full."""
+    bad = []
+    for f in sorted((Path(results) / "trials").glob("*/*/part-*.parquet")):
+        try:
+            pq.read_table(f)
+        except (pa.ArrowException, OSError):
+            bad.append(f)
+    return bad
+
+
+def _read(path: Path, results: str | Path, columns: list[str] | None = None) -> pa.Table:
+    try:
+        return pq.read_table(path, columns=columns)
+    except (pa.ArrowException, OSError) as err:
+        raise ResultsError(f"{path} is damaged ({err}); rebuild the dataset from the storage "
+                           f"with: layerlr rebuild --results {results}") from err
 
 
 def should_export(trial: Any) -> bool:
@@ -105,8 +124,19 @@ def write(results: str | Path, study: str, cell: str, setting: Setting, train: d
 
 
 def read_results(results: str | Path, filters: Any = None) -> pd.DataFrame:
-    """The dataset as one frame, exactly as ``pandas.read_parquet(RESULTS/trials)``."""
-    return pd.read_parquet(Path(results) / "trials", filters=filters)
+    """The dataset as one frame, exactly as ``pandas.read_parquet(RESULTS/trials)``.
+
+    A damaged file raises :class:`ResultsError` naming it and the command that rebuilds
+    the dataset.
+    """
+    try:
+        return pd.read_parquet(Path(results) / "trials", filters=filters)
+    except (pa.ArrowException, OSError) as err:
+        bad = damaged(results)
+        if not bad:
+            raise
+        raise ResultsError(f"{', '.join(map(str, bad))} damaged ({err}); rebuild the dataset "
+                           f"from the storage with: layerlr rebuild --results {results}") from err
 
 
 def dataset_layers(results: str | Path, layers: int) -> int:
@@ -114,7 +144,12 @@ def dataset_layers(results: str | Path, layers: int) -> int:
     first = next(iter(sorted((Path(results) / "trials").glob("*/*/part-*.parquet"))), None)
     if first is None:
         return layers
-    have = sum(1 for name in pq.read_schema(first).names if name.startswith("eta"))
+    try:
+        names = pq.read_schema(first).names
+    except (pa.ArrowException, OSError) as err:
+        raise ResultsError(f"{first} is damaged ({err}); rebuild the dataset from the "
+                           f"storage with: layerlr rebuild --results {results}") from err
+    have = sum(1 for name in names if name.startswith("eta"))
     if have < layers:
         raise ResultsError(f"{results} holds results with rates eta1..eta{have}, but this "
                            f"study needs eta1..eta{layers}; use another --results directory")

@@ -2,33 +2,20 @@
 
 from __future__ import annotations
 
-import datetime
-
 import optuna
 import pandas as pd
 import pytest
 
 from layerlr import Setting
 from layerlr import results as parquet
+from trials import finished_trial
 
 TRAIN = {"seeds": [1, 2], "protocol": "native", "dtype": "float32"}
 SETTING = Setting(family="readout", depth=3, width=8)
 
 
 def trial(number: int, value: float, state=optuna.trial.TrialState.COMPLETE, **attrs):
-    """A finished trial as the driver leaves it in the storage."""
-    result = {f"loss_{n}{se}": [value, value / 2] for n in ("train", "population",
-                                                          "empirical", "surrogate")
-              for se in ("", "_se")}
-    result.update(loss_theory=[float("nan"), 0.5], theory=["absent", "exact"],
-                  diverged_at=None, node="n1", node_ip="127.0.0.1", device="cpu",
-                  schedule=[[1.0, 2.0], [3.0, 4.0]])
-    user_attrs = {"result": result, **attrs}
-    t = optuna.trial.create_trial(state=state, value=value if state.name == "COMPLETE" else None,
-                                  user_attrs=user_attrs)
-    t.number = number
-    t.datetime_complete = datetime.datetime(2026, 1, 1)
-    return t
+    return finished_trial(number, value, state, **attrs)
 
 
 def test_writing_twice_adds_no_rows(tmp_path):

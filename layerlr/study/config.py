@@ -129,6 +129,17 @@ class StudyConfig:
         out["search"].pop("n_trials")
         return _jsonable(out)
 
+    @classmethod
+    def from_identity(cls, name: str, identity: dict[str, Any]) -> StudyConfig:
+        """The configuration a storage recorded with :meth:`identity`."""
+
+        def build(kind: type, values: dict[str, Any]) -> Any:
+            return kind(**{k: tuple(v) if isinstance(v, list) else v
+                           for k, v in values.items()})
+
+        return cls(name, build(ModelSpec, identity["model"]),
+                   build(TrainSpec, identity["train"]), build(SearchSpec, identity["search"]))
+
 
 def load_study(path: str | Path) -> StudyConfig:
     """Read and validate a study file; raises :class:`StudyFileError` listing every problem."""

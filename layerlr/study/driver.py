@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import time
 import uuid
@@ -30,6 +29,7 @@ from optuna.trial import TrialState
 
 from layerlr import results as parquet
 from layerlr.study.config import Cell, StudyConfig
+from layerlr.study.faults import fault
 from layerlr.study.progress import Progress
 from layerlr.study.space import diagonal_points, suggest
 from layerlr.study.storage import open_storage, redact, split_name, storage_url, study_name
@@ -38,23 +38,6 @@ from layerlr.study.worker import start_workers
 DIVERGED_VALUE = 1e6  # objective told for a diverged schedule: finite, so every sampler copes
 TARGET_BATCH_S = 0.5  # batches grow until one takes about this long
 LOCK_STALE_S = 60  # a driver lock not refreshed for this long belongs to a dead driver
-
-
-def fault(point: str) -> None:
-    """Fault injection for the resume tests: SIGKILL this process at ``point``.
-
-    ``LAYERLR_FAULT=<point>:<n>`` kills the driver the n-th time it passes ``point``
-    (``asked``, ``told``, ``exported``). Unset, this does nothing.
-    """
-    spec = os.environ.get("LAYERLR_FAULT", "")
-    if spec.partition(":")[0] != point:
-        return
-    _FAULT_COUNT[point] = _FAULT_COUNT.get(point, 0) + 1
-    if _FAULT_COUNT[point] >= int(spec.partition(":")[2] or 1):
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-_FAULT_COUNT: dict[str, int] = {}
 
 
 class StudyChanged(RuntimeError):
@@ -430,3 +413,34 @@ def _diff(old: dict, new: dict, prefix: str = "") -> list[str]:
         elif a != b:
             out.append(f"{prefix}{key}: {json.dumps(a)} -> {json.dumps(b)}")
     return out
+
+
+def rebuild_results(results: str | Path, storage: str | None = None,
+                    study: str | None = None) -> dict[str, int]:
+    """Rewrite the Parquet dataset of every study in the storage (or of ``study``).
+
+    Each study's files are removed and written again from its finished trials, so a
+    damaged or lost file is recovered from the source of truth. -> rows per study.
+    """
+    results = Path(results)
+    store = open_storage(storage_url(results, storage))
+    by_study: dict[str, list[str]] = {}
+    for name in optuna.get_all_study_names(store):
+        owner, cell = split_name(name)
+        if study is None or owner == study:
+            by_study.setdefault(owner, []).append(cell)
+    rows = {}
+    for owner, cells in by_study.items():
+        first = optuna.load_study(study_name=study_name(owner, cells[0]), storage=store)
+        cfg = StudyConfig.from_identity(owner, first.user_attrs["config"])
+        shutil.rmtree(parquet.study_dir(results, owner), ignore_errors=True)
+        layers = max(c.setting.layers for c in cfg.cells())
+        rows[owner] = 0
+        for cell in cfg.cells():
+            if cell.name not in cells:
+                continue
+            trials = _finished(optuna.load_study(study_name=study_name(owner, cell.name),
+                                                 storage=store))
+            rows[owner] += parquet.write(results, owner, cell.name, cell.setting, _train(cfg),
+                                         trials, layers, set())
+    return rows

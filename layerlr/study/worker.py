@@ -17,6 +17,7 @@ from layerlr.draws import draw
 from layerlr.engine import evaluate
 from layerlr.setting import Setting
 from layerlr.study.config import ResourceSpec
+from layerlr.study.faults import environment, fault
 
 DRAW_CACHE = 4  # cells whose draws a worker keeps
 
@@ -36,6 +37,8 @@ class Evaluator:
                  schedules: list[list[list[float]]]) -> dict[str, Any]:
         """Evaluate a batch: ``schedules`` (B, T, K) for one cell. -> per-schedule summaries."""
         start = time.perf_counter()
+        fault("worker-raise")
+        fault("worker-exit")
         cell = Setting(**setting)
         dtype = getattr(torch, train["dtype"])
         key = (tuple(sorted(setting.items())), tuple(train["seeds"]), train["protocol"],
@@ -75,5 +78,7 @@ def plan(resources: ResourceSpec) -> tuple[int, float, float]:
 def start_workers(resources: ResourceSpec) -> list[Any]:
     """Start the actors of :func:`plan` and return their handles."""
     workers, cpus, gpus = plan(resources)
-    actor = ray.remote(Evaluator).options(num_cpus=cpus, num_gpus=gpus, max_restarts=0)
+    env = environment()
+    actor = ray.remote(Evaluator).options(num_cpus=cpus, num_gpus=gpus, max_restarts=0,
+                                          runtime_env={"env_vars": env} if env else None)
     return [actor.remote(max(1, int(cpus)), resources.memory_mb) for _ in range(workers)]

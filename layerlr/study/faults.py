@@ -1,0 +1,40 @@
+"""Fault injection for the reliability tests; does nothing unless LAYERLR_FAULT is set.
+
+``LAYERLR_FAULT=<point>:<n>`` acts the n-th time a process passes ``point``:
+
+- driver points ``asked``, ``told``, ``exported``: SIGKILL the driver;
+- ``worker-raise``: the worker's batch raises :class:`InjectedFault`;
+- ``worker-exit``: the worker process exits at once, as if its node died.
+
+Workers get the variable from the driver through Ray's runtime_env.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+_COUNT: dict[str, int] = {}
+
+
+class InjectedFault(RuntimeError):
+    """The error a ``worker-raise`` fault raises."""
+
+
+def fault(point: str) -> None:
+    point_set, _, nth = os.environ.get("LAYERLR_FAULT", "").partition(":")
+    if point_set != point:
+        return
+    _COUNT[point] = _COUNT.get(point, 0) + 1
+    if _COUNT[point] != int(nth or 1):
+        return
+    if point == "worker-raise":
+        raise InjectedFault(f"injected fault in batch {_COUNT[point]} of this worker")
+    if point == "worker-exit":
+        os._exit(1)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def environment() -> dict[str, str]:
+    """The LAYERLR_ variables to hand to Ray workers."""
+    return {k: v for k, v in os.environ.items() if k.startswith("LAYERLR_")}
