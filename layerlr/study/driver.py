@@ -33,11 +33,12 @@ from layerlr.study.faults import fault
 from layerlr.study.progress import Progress
 from layerlr.study.space import diagonal_points, suggest
 from layerlr.study.storage import open_storage, redact, split_name, storage_url, study_name
-from layerlr.study.worker import start_workers
+from layerlr.study.worker import Pool
 
 DIVERGED_VALUE = 1e6  # objective told for a diverged schedule: finite, so every sampler copes
 TARGET_BATCH_S = 0.5  # batches grow until one takes about this long
 LOCK_STALE_S = 60  # a driver lock not refreshed for this long belongs to a dead driver
+GROW_S = 10  # how often the worker pool follows the cluster's size
 
 
 class StudyChanged(RuntimeError):
@@ -273,56 +274,69 @@ def _tell(study: optuna.Study, trial: Any, **kwargs: Any) -> None:
 
 def _loop(runs: list[CellRun], cfg: StudyConfig, results: Path, summary: RunSummary, echo,
           show: bool, owner: str) -> None:
-    workers = start_workers(cfg.resources)
-    idle = list(workers)
-    in_flight: dict[Any, tuple[Any, CellRun, list[Any], float]] = {}
+    pool = Pool(cfg.resources)
+    pool.grow()
+    in_flight: dict[Any, tuple[Any, CellRun, list[Any], list]] = {}
     setting_of = {run.cell.name: run.cell.setting.to_dict() for run in runs}
     train = _train(cfg)
     progress = Progress(runs, echo if show else None)
     echo = progress.say(echo)
-    stopping, turn, beat = False, 0, time.monotonic()
-    echo(f"running {len(runs)} cells on {len(workers)} Ray workers; storage "
+    stopping, turn, beat, grown = False, 0, time.monotonic(), time.monotonic()
+    echo(f"running {len(runs)} cells on {len(pool.starting)} Ray workers; storage "
          f"{summary.storage}; results {results}")
-    while True:
-        try:
-            while idle and not stopping:
-                open_runs = [r for r in runs if r.remaining > 0]
-                if not open_runs:
+    try:
+        while True:
+            try:
+                while pool.idle and not stopping:
+                    open_runs = [r for r in runs if r.remaining > 0]
+                    if not open_runs:
+                        break
+                    run = open_runs[turn % len(open_runs)]
+                    turn += 1
+                    trials, schedules = _ask(run, cfg, min(run.batch, run.remaining), summary)
+                    fault("asked")
+                    actor = pool.idle.popleft()
+                    ref = actor.evaluate.remote(setting_of[run.cell.name], train, schedules)
+                    in_flight[ref] = (actor, run, trials, schedules)
+                if not in_flight and (stopping or all(r.remaining <= 0 for r in runs)):
                     break
-                run = open_runs[turn % len(open_runs)]
-                turn += 1
-                trials, schedules = _ask(run, cfg, min(run.batch, run.remaining), summary)
-                fault("asked")
-                actor = idle.pop()
-                ref = actor.evaluate.remote(setting_of[run.cell.name], train, schedules)
-                in_flight[ref] = (actor, run, trials, schedules)
-            if not in_flight:
-                break
-            with summary.timed("waiting"):
-                ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=1.0)
-            for ref in ready:
-                actor, run, trials, schedules = in_flight.pop(ref)
-                with summary.timed("storage"):
-                    replacement = _receive(ref, run, trials, schedules, cfg, summary, echo)
-                idle.append(actor if replacement is None else _replace(cfg))
-                fault("told")
-                with summary.timed("parquet"):
-                    _export(run, cfg, results, [_frozen(run.study, t) for t in trials])
-                fault("exported")
-            if time.monotonic() - beat > LOCK_STALE_S / 4:
-                beat = time.monotonic()
-                for run in runs:
-                    _beat(run.study, owner)
-            progress.update()
-        except KeyboardInterrupt:
-            if stopping:
-                raise
-            stopping = summary.interrupted = True
-            echo(f"stopping: finishing {len(in_flight)} batches in flight "
-                 "(Ctrl-C again to quit at once; a rerun resumes either way)")
+                pending = list(in_flight) + list(pool.starting)
+                with summary.timed("waiting"):
+                    ready = ray.wait(pending, num_returns=1, timeout=1.0)[0] if pending \
+                        else time.sleep(1.0) or []
+                for ref in ready:
+                    if ref in pool.starting:
+                        pool.started(ref)
+                        continue
+                    actor, run, trials, schedules = in_flight.pop(ref)
+                    with summary.timed("storage"):
+                        died = _receive(ref, run, trials, schedules, cfg, summary, echo)
+                    if died:
+                        pool.lost(actor)
+                    else:
+                        pool.idle.append(actor)
+                    fault("told")
+                    with summary.timed("parquet"):
+                        _export(run, cfg, results, [_frozen(run.study, t) for t in trials])
+                    fault("exported")
+                now = time.monotonic()
+                if now - grown > GROW_S or not (pool.live or pool.starting):
+                    grown = now
+                    pool.grow()
+                if now - beat > LOCK_STALE_S / 4:
+                    beat = now
+                    for run in runs:
+                        _beat(run.study, owner)
+                progress.update()
+            except KeyboardInterrupt:
+                if stopping:
+                    raise
+                stopping = summary.interrupted = True
+                echo(f"stopping: finishing {len(in_flight)} batches in flight "
+                     "(Ctrl-C again to quit at once; a rerun resumes either way)")
+    finally:
+        pool.shutdown()
     progress.update(final=True)
-    for actor in workers:
-        ray.kill(actor)
 
 
 def _ask(run: CellRun, cfg: StudyConfig, size: int,
@@ -339,8 +353,8 @@ def _ask(run: CellRun, cfg: StudyConfig, size: int,
 
 
 def _receive(ref: Any, run: CellRun, trials: list[Any], schedules: list, cfg: StudyConfig,
-             summary: RunSummary, echo) -> bool | None:
-    """Tell the batch's trials. -> None, or True when the worker died and needs replacing.
+             summary: RunSummary, echo) -> bool:
+    """Tell the batch's trials. -> True when the worker died (its trials are queued again).
 
     Each told trial carries one user attribute, "result": its schedule, the losses per
     step (mean and standard error over seeds), the closed form and where it ran; a
@@ -368,7 +382,7 @@ def _receive(ref: Any, run: CellRun, trials: list[Any], schedules: list, cfg: St
         summary.errors.append(f"{run.cell.name} trials {trials[0].number}-"
                               f"{trials[-1].number}: {message}")
         echo(f"{run.cell.name}: trials {trials[0].number}-{trials[-1].number} failed: {message}")
-        return None
+        return False
     step, diverged = cfg.objective_step, []
     for trial, result, schedule in zip(trials, out["results"], schedules):
         result.update(schedule=schedule, node=out["node"], node_ip=out["node_ip"],
@@ -391,13 +405,7 @@ def _receive(ref: Any, run: CellRun, trials: list[Any], schedules: list, cfg: St
     per_trial = out["seconds"] / len(trials)
     run.batch = cfg.resources.batch_size or max(
         1, min(4 * run.batch, int(TARGET_BATCH_S / max(per_trial, 1e-6))))
-    return None
-
-
-def _replace(cfg: StudyConfig) -> Any:
-    from dataclasses import replace
-
-    return start_workers(replace(cfg.resources, workers=1))[0]
+    return False
 
 
 def _frozen(study: optuna.Study, trial: Any) -> Any:

@@ -7,7 +7,7 @@ once per worker, not once per batch. The driver alone talks to Optuna.
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from typing import Any
 
 import ray
@@ -32,6 +32,10 @@ class Evaluator:
         self.node = ray.get_runtime_context().get_node_id()
         self.node_ip = ray.util.get_node_ip_address()
         self.cache: OrderedDict[tuple, Any] = OrderedDict()
+
+    def ready(self) -> str:
+        """Answers once the actor runs: the pool hands it work only then."""
+        return self.node
 
     def evaluate(self, setting: dict[str, Any], train: dict[str, Any],
                  schedules: list[list[list[float]]]) -> dict[str, Any]:
@@ -75,10 +79,49 @@ def plan(resources: ResourceSpec) -> tuple[int, float, float]:
     return workers, resources.cpus_per_worker, gpus
 
 
-def start_workers(resources: ResourceSpec) -> list[Any]:
-    """Start the actors of :func:`plan` and return their handles."""
-    workers, cpus, gpus = plan(resources)
-    env = environment()
-    actor = ray.remote(Evaluator).options(num_cpus=cpus, num_gpus=gpus, max_restarts=0,
-                                          runtime_env={"env_vars": env} if env else None)
-    return [actor.remote(max(1, int(cpus)), resources.memory_mb) for _ in range(workers)]
+class Pool:
+    """The Ray actors evaluating batches, kept at the size the cluster allows.
+
+    An actor gets work only after it answered :meth:`Evaluator.ready`, so an actor Ray
+    cannot place (a node went away, the cluster is full) never holds a batch. The pool
+    grows again when the cluster does, and shrinks when a node dies.
+    """
+
+    def __init__(self, resources: ResourceSpec) -> None:
+        self.resources = resources
+        self.idle: deque[Any] = deque()  # first in, first out: work spreads over nodes
+        self.live: set[Any] = set()
+        self.starting: dict[Any, Any] = {}  # ready() reference -> actor
+        env = environment()
+        _, cpus, gpus = plan(resources)
+        self.actor = ray.remote(Evaluator).options(
+            num_cpus=cpus, num_gpus=gpus, max_restarts=0,
+            runtime_env={"env_vars": env} if env else None)
+        self.threads = max(1, int(cpus))
+
+    def grow(self) -> int:
+        """Start actors up to the planned count. -> how many were started."""
+        missing = plan(self.resources)[0] - len(self.live) - len(self.starting)
+        for _ in range(max(0, missing)):
+            actor = self.actor.remote(self.threads, self.resources.memory_mb)
+            self.starting[actor.ready.remote()] = actor
+        return max(0, missing)
+
+    def started(self, ref: Any) -> None:
+        """An actor's ready() answered (or failed)."""
+        actor = self.starting.pop(ref)
+        try:
+            ray.get(ref)
+        except ray.exceptions.RayError:
+            ray.kill(actor)
+            return
+        self.live.add(actor)
+        self.idle.append(actor)
+
+    def lost(self, actor: Any) -> None:
+        self.live.discard(actor)
+        ray.kill(actor)
+
+    def shutdown(self) -> None:
+        for actor in list(self.live) + list(self.starting.values()):
+            ray.kill(actor)
