@@ -34,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("study", help="the study file, e.g. studies/quickstart.toml")
     _where(run)
     run.add_argument("--address", help="join a running Ray cluster (default: start a local one)")
+    run.add_argument("--dashboard-host", default="127.0.0.1",
+                     help="where a local Ray binds its dashboard (default: 127.0.0.1 only)")
     run.add_argument("--restart", action="store_true",
                      help="delete the study's trials and results and start over")
     run.add_argument("--quiet", action="store_true", help="no live progress")
@@ -53,7 +55,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def _where(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--results", help="results directory (default: results/<study name>)")
-    cmd.add_argument("--storage", help="Optuna storage URL (default: RESULTS/optuna.db)")
+    cmd.add_argument("--storage", default=os.environ.get("LAYERLR_STORAGE"),
+                     help="Optuna storage URL (default: $LAYERLR_STORAGE, else "
+                          "RESULTS/optuna.db); prefer the variable for URLs with a password, "
+                          "which command lines expose")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -74,7 +79,8 @@ def _run(args: argparse.Namespace) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         summary = run_study(cfg, results, args.storage, args.address, args.restart,
-                            echo=_out, progress=not args.quiet)
+                            echo=_out, progress=not args.quiet,
+                            dashboard_host=args.dashboard_host)
     except ConnectionError as err:
         _err(f"cannot reach the Ray cluster at {args.address}: {err}")
         return ENVIRONMENT

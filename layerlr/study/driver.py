@@ -96,8 +96,13 @@ class RunSummary:
 
 def run_study(cfg: StudyConfig, results: str | Path, storage: str | None = None,
               address: str | None = None, restart: bool = False,
-              echo: Callable[[str], None] = print, progress: bool = True) -> RunSummary:
-    """Run every cell of ``cfg`` to its trial count; resumable (see the module doc)."""
+              echo: Callable[[str], None] = print, progress: bool = True,
+              dashboard_host: str = "127.0.0.1") -> RunSummary:
+    """Run every cell of ``cfg`` to its trial count; resumable (see the module doc).
+
+    ``storage`` is any SQLAlchemy URL (default: RESULTS/optuna.db); ``address`` joins a
+    Ray cluster, else a local Ray starts with its dashboard on ``dashboard_host``.
+    """
     results = Path(results)
     url = storage_url(results, storage)
     store = open_storage(url)
@@ -109,7 +114,7 @@ def run_study(cfg: StudyConfig, results: str | Path, storage: str | None = None,
         for run in runs:
             _recover(run, cfg, results, echo)
         if any(run.remaining > 0 for run in runs):
-            _connect(address)
+            _connect(address, dashboard_host)
             with summary.timed("loop"):
                 _loop(runs, cfg, results, summary, echo, progress, owner)
         for run in runs:
@@ -121,11 +126,15 @@ def run_study(cfg: StudyConfig, results: str | Path, storage: str | None = None,
     return summary
 
 
-def _connect(address: str | None) -> None:
+def _connect(address: str | None, dashboard_host: str) -> None:
+    """Join ``address``, or start a local Ray whose dashboard listens on dashboard_host."""
     if ray.is_initialized():
         return
-    ray.init(address=address or "local", log_to_driver=False, configure_logging=False,
-             dashboard_host="127.0.0.1")
+    if address:
+        ray.init(address=address, log_to_driver=False, configure_logging=False)
+    else:
+        ray.init(address="local", log_to_driver=False, configure_logging=False,
+                 dashboard_host=dashboard_host)
 
 
 def _claim(store, cfg: StudyConfig, restart: bool, results: Path) -> None:

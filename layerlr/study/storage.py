@@ -8,12 +8,15 @@ shared use) may be given instead.
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import optuna
 from sqlalchemy import event
+from sqlalchemy.exc import SQLAlchemyError
 
 BUSY_TIMEOUT_S = 60
+SCHEMA_RETRIES = 5
 
 
 def storage_url(results: str | Path, url: str | None = None) -> str:
@@ -32,16 +35,31 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     crash can lose the last commits, while a commit costs no fsync.
     """
     if not url.startswith("sqlite:///"):
-        return optuna.storages.RDBStorage(url)
+        return _create(url, {})
     path = Path(url[len("sqlite:///"):])
     path.parent.mkdir(parents=True, exist_ok=True)
     with sqlite3.connect(path) as con:  # WAL is a property of the file: set it once
         con.execute("PRAGMA journal_mode=WAL")
-    storage = optuna.storages.RDBStorage(
-        url, engine_kwargs={"connect_args": {"timeout": BUSY_TIMEOUT_S}})
+    storage = _create(url, {"connect_args": {"timeout": BUSY_TIMEOUT_S}})
     event.listen(storage.engine, "connect", _sqlite_pragmas)
     storage.engine.dispose()  # reconnect, now with the pragmas
     return storage
+
+
+def _create(url: str, engine_kwargs: dict) -> optuna.storages.RDBStorage:
+    """RDBStorage, retried while another driver is creating Optuna's tables.
+
+    Two drivers that meet an empty database both create the schema; the loser's
+    CREATE fails once, and succeeds (finding the tables) when tried again.
+    """
+    for attempt in range(SCHEMA_RETRIES):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        except SQLAlchemyError:
+            if attempt == SCHEMA_RETRIES - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _sqlite_pragmas(connection, _record) -> None:

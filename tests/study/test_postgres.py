@@ -1,0 +1,143 @@
+"""Shared storage: a real PostgreSQL server, started here, used by two studies at once,
+read by optuna-dashboard; its password never shows up in output, logs or Parquet."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from wsgiref.util import setup_testing_defaults
+
+import optuna
+import pandas as pd
+import pytest
+
+from layerlr.study import load_study
+
+SECRET = "pw-" + secrets.token_hex(8)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _as_postgres(*cmd: str) -> None:
+    prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    subprocess.run(prefix + list(cmd), check=True, capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    """A PostgreSQL server on 127.0.0.1 with a password, torn down afterwards."""
+    if shutil.which("initdb") is None:
+        pytest.fail("PostgreSQL is not installed: .ci/run installs Debian's postgresql")
+    root = Path(tempfile.mkdtemp(prefix="lr-pg-"))
+    data, pwfile, port = root / "data", root / "pw", _free_port()
+    pwfile.write_text(SECRET)
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+        shutil.chown(pwfile, "postgres")
+    _as_postgres("initdb", "-D", str(data), "-U", "postgres", "--auth=scram-sha-256",
+                 f"--pwfile={pwfile}")
+    _as_postgres("pg_ctl", "-D", str(data), "-w", "-l", str(root / "log"), "-o",
+                 f"-p {port} -k {root} -c listen_addresses=127.0.0.1", "start")
+    try:
+        import psycopg2
+
+        con = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", password=SECRET,
+                               dbname="postgres")
+        con.autocommit = True
+        con.cursor().execute("CREATE DATABASE layerlr")
+        con.close()
+        yield f"postgresql+psycopg2://postgres:{SECRET}@127.0.0.1:{port}/layerlr"
+    finally:
+        _as_postgres("pg_ctl", "-D", str(data), "-m", "immediate", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+STUDY = """
+name = "{name}"
+[model]
+depth = [2, 3]
+width = 16
+[train]
+seeds = [1, 2]
+[search]
+sampler = "tpe"
+n_trials = 15
+[resources]
+batch_size = 2
+workers = 1
+"""
+
+
+def test_two_studies_at_once_on_one_postgres_and_the_password_stays_secret(
+        ray_address, postgres_url, tmp_path):
+    env = dict(os.environ, LAYERLR_STORAGE=postgres_url)
+    procs = {}
+    for name in ("alpha", "beta"):
+        study = tmp_path / f"{name}.toml"
+        study.write_text(STUDY.format(name=name))
+        procs[name] = subprocess.Popen(
+            [sys.executable, "-m", "layerlr.cli", "run", str(study), "--results",
+             str(tmp_path / name), "--address", ray_address],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    outputs = {name: p.communicate(timeout=300) for name, p in procs.items()}
+    for name, p in procs.items():
+        assert p.returncode == 0, outputs[name][1]
+        out, err = outputs[name]
+        assert SECRET not in out + err
+        assert "postgresql+psycopg2://postgres:***@127.0.0.1" in out
+    for name in ("alpha", "beta"):
+        cfg = load_study(tmp_path / f"{name}.toml")
+        for cell in cfg.cells():
+            study = optuna.load_study(study_name=f"{name}/{cell.name}", storage=postgres_url)
+            assert sum(t.state.name == "COMPLETE" for t in study.trials) == 15
+        frame = pd.read_parquet(tmp_path / name / "trials")
+        assert set(frame.study) == {name} and len(frame) == 2 * 15 * 2
+        for f in (tmp_path / name).rglob("*"):
+            if f.is_file():
+                assert SECRET.encode() not in f.read_bytes(), f
+    status = subprocess.run([sys.executable, "-m", "layerlr.cli", "status"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert status.returncode == 0 and SECRET not in status.stdout + status.stderr
+    assert "alpha" in status.stdout and "beta" in status.stdout
+
+
+def test_optuna_dashboard_reads_the_same_database(ray_address, postgres_url, tmp_path):
+    from optuna_dashboard import wsgi
+
+    from layerlr.study import run_study
+
+    cfg = load_study(_write(tmp_path, STUDY.format(name="gamma")))
+    run_study(cfg, tmp_path / "res", storage=postgres_url, echo=lambda _: None,
+              progress=False)
+    app = wsgi(postgres_url)
+    got = {}
+
+    def start_response(status, headers, exc_info=None):
+        got["status"] = status
+
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/api/studies"}
+    setup_testing_defaults(environ)
+    body = b"".join(app(environ, start_response))
+    assert got["status"].startswith("200"), environ["wsgi.errors"].getvalue()
+    payload = json.loads(body)
+    names = {s["study_name"] for s in payload.get("studies", payload.get("study_summaries", []))}
+    assert names, payload
+    assert {"gamma/L2-h16", "gamma/L3-h16"} <= names
+
+
+def _write(folder: Path, text: str) -> Path:
+    path = folder / "study.toml"
+    path.write_text(text)
+    return path
