@@ -19,6 +19,7 @@ from pathlib import Path
 
 import optuna
 import ray
+from table import print_table
 
 from layerlr.study import parse_study, run_study
 
@@ -106,13 +107,7 @@ def main() -> None:
             rows += [tune_run(args.tune_trials, 1), tune_run(args.tune_trials, 2)]
     except ImportError as err:
         print(f"(Ray Tune baseline skipped: {err}; pip install 'ray[tune]')")
-    cols = list(rows[0])
-    print(" | ".join(f"{c:>36}" if i == 0 else f"{c:>16}" for i, c in enumerate(cols)))
-    for r in rows:
-        print(" | ".join(f"{v:>36}" if i == 0 else (f"{v:>16.3g}" if isinstance(v, float)
-                                                    else f"{v:>16}")
-                         for i, v in enumerate(r.values())))
-
+    print_table(rows, 36, 16)
 
 if __name__ == "__main__":
     main()

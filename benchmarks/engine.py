@@ -16,6 +16,7 @@ import argparse
 import time
 
 import torch
+from table import print_table
 
 from layerlr import Setting, constant, diagonal, evaluate
 from layerlr.draws import from_raw, raw_draws
@@ -125,13 +126,7 @@ def main() -> None:
     ]
     print(f"threads={args.threads} seeds={len(seeds)} steps=2 float32 CPU; "
           f"torch.mm 1000^3: {mm_gflops():.1f} GFLOP/s")
-    cols = list(rows[0])
-    print(" | ".join(f"{c:>23}" if i == 0 else f"{c:>14}" for i, c in enumerate(cols)))
-    for r in rows:
-        print(" | ".join(f"{v:>23}" if i == 0 else (f"{v:>14.3g}" if isinstance(v, float)
-                                                    else f"{v:>14}")
-                         for i, v in enumerate(r.values())))
-
+    print_table(rows, 23, 14)
 
 if __name__ == "__main__":
     main()
