@@ -20,8 +20,10 @@ def test_launcher_config_validates_against_the_schema_shipped_with_ray():
     assert gpu["resources"]["GPU"] >= 2 and gpu["max_workers"] > gpu["min_workers"]
     assert config["available_node_types"][config["head_node_type"]]["resources"]["CPU"] == 0
     assert any("pip install" in c and "layerlr" in c for c in config["setup_commands"])
-    assert all("--dashboard-host=127.0.0.1" in c for c in config["head_start_ray_commands"]
-               if c.startswith("ray start"))
+    starts = [c for c in config["head_start_ray_commands"] + config["worker_start_ray_commands"]
+              if "ray start" in c]
+    assert len(starts) == 2 and all("RAY_AUTH_MODE=token" in c for c in starts)
+    assert "--dashboard-host=127.0.0.1" in starts[0]
 
 
 def test_a_broken_launcher_config_fails_the_schema():
@@ -38,6 +40,7 @@ def test_a_broken_launcher_config_fails_the_schema():
 def test_kuberay_manifest_has_the_required_fields():
     doc = yaml.safe_load((CLUSTER / "kuberay-raycluster.yaml").read_text())
     assert doc["apiVersion"] == "ray.io/v1" and doc["kind"] == "RayCluster"
+    assert doc["spec"]["authOptions"]["mode"] == "token"
     assert doc["metadata"]["name"]
     head = doc["spec"]["headGroupSpec"]
     assert isinstance(head["rayStartParams"], dict)
