@@ -74,8 +74,8 @@ def engine_flops(setting: Setting, schedules: int, seeds: int) -> float:
     """The engine's products for 2 steps (d = n = h): shared per seed, then per schedule."""
     h, r = setting.width, min(setting.test_size, setting.d)
     if setting.family == "matrix":
-        # per seed: M0, Sigma M0, G1, G2, 3 basis, 4 Sigma basis, 4 Z basis, 20 step-2
-        shared = 2 * h**3 * (1 + 1 + 2 + 3 + 4 + 20) + 4 * 2 * r * h * h
+        # per seed: M0, Sigma M0, G1, G2, 3 basis, 3 Sigma basis, 4 Z basis, 20 step-2
+        shared = 2 * h**3 * (1 + 1 + 2 + 3 + 3 + 20) + 4 * 2 * r * h * h
         # per schedule at step 2: M2, Sigma M2, Z M2
         return seeds * (shared + schedules * (2 * 2 * h**3 + 2 * r * h * h))
     k = setting.layers

@@ -76,13 +76,21 @@ class MatrixDynamics(Dynamics):
     def init(self, draw: Draw) -> list[Tensor]:
         return [w[:, None] for w in draw.weights]
 
-    def forward(self, draw: Draw, state: list[Tensor], with_residual: bool) -> Forward:
+    def forward(self, draw: Draw, state: list[Tensor], with_residual: bool,
+                reuse: Forward | None = None) -> Forward:
+        """M^T, and for GD (Sigma M - c)^T and (Z M)^T.
+
+        ``reuse``, a Forward no longer needed, lends its tensors as outputs: fresh
+        memory costs page faults, a large part of the time at h = 1000 on a CPU.
+        """
         w1, w2 = state
-        mt = (w2.mT @ w1.mT).div_(w1.shape[-1])  # M^T = W2^T W1^T / h, (S, B, h, d)
+        old = reuse if reuse is not None else Forward(None)
+        mt = torch.matmul(w2.mT, w1.mT, out=_fits(old.map, w1, w2.shape[-1], w1.shape[-2]))
+        mt.div_(w1.shape[-1])  # M^T = W2^T W1^T / h, (S, B, h, d)
         if not with_residual:
             return Forward(mt)
-        residual = right_mul(mt, draw.sigma).sub_(draw.c.mT[:, None])  # (Sigma M - c)^T
-        return Forward(mt, residual, right_mul(mt, draw.test_root.mT))
+        residual = right_mul(mt, draw.sigma, out=old.residual).sub_(draw.c.mT[:, None])
+        return Forward(mt, residual, right_mul(mt, draw.test_root.mT, out=old.test_map))
 
     def step(self, draw: Draw, state: list[Tensor] | Combination, fwd: Forward,
              rates: Tensor, signal_only: bool) -> list[Tensor]:
@@ -129,7 +137,9 @@ class MatrixDynamics(Dynamics):
         if signal_only:
             residual = -draw.c[:, None]  # (S, 1, d, h)
         else:
-            out["residual"] = torch.cat([right_mul(basis, draw.sigma), draw.c.mT[:, None]], 1)
+            sigma_m0 = (r0 + draw.c).mT[:, None]  # Sigma M0, already made for r0
+            out["residual"] = torch.cat([sigma_m0, right_mul(out["map"][:, 1:], draw.sigma),
+                                         draw.c.mT[:, None]], 1)
             out["test_map"] = right_mul(basis, draw.test_root.mT)
             residual = out["residual"].mT
         if steps > 1:  # the per-seed products of step 2, see _second_step
@@ -197,7 +207,8 @@ class ReadoutDynamics(Dynamics):
     def init(self, draw: Draw) -> list[tuple[Tensor, Tensor] | None]:
         return [None for _ in draw.weights]
 
-    def forward(self, draw: Draw, state: list, with_residual: bool) -> Forward:
+    def forward(self, draw: Draw, state: list, with_residual: bool,
+                reuse: Forward | None = None) -> Forward:
         x = draw.readout[:, None]  # (S, 1, h)
         chain = [x]
         for w0, low in zip(draw.weights[::-1], state[::-1]):
@@ -246,13 +257,27 @@ class ReadoutDynamics(Dynamics):
         return [(torch.where(m, 0.0, u), torch.where(m, 0.0, v)) for u, v in state]
 
 
-def right_mul(x: Tensor, a: Tensor) -> Tensor:
+def right_mul(x: Tensor, a: Tensor, out: Tensor | None = None) -> Tensor:
     """``x @ a`` for a batched ``x`` (S, B, p, q) and a per-seed ``a`` (S, q, k).
 
-    One (B*p x q) @ (q x k) product per seed, no copies. Returns (S, B, p, k).
+    One (B*p x q) @ (q x k) product per seed, no copies. Returns (S, B, p, k), written
+    into ``out`` when it has that shape.
     """
     s, b, p, q = x.shape
-    return (x.reshape(s, b * p, q) @ a).reshape(s, b, p, a.shape[-1])
+    shape = (s, b, p, a.shape[-1])
+    if out is None or out.shape != shape or not out.is_contiguous() or out.dtype != x.dtype:
+        return (x.reshape(s, b * p, q) @ a).reshape(shape)
+    torch.matmul(x.reshape(s, b * p, q), a, out=out.view(s, b * p, a.shape[-1]))
+    return out
+
+
+def _fits(buffer: Tensor | None, like: Tensor, rows: int, cols: int) -> Tensor | None:
+    """``buffer`` if it can hold a (S, B, rows, cols) result of ``like``'s dtype, else None."""
+    shape = (*like.shape[:2], rows, cols)
+    if buffer is None or buffer.shape != shape or not buffer.is_contiguous() \
+            or buffer.dtype != like.dtype:
+        return None
+    return buffer
 
 
 def combine(coef: Tensor, basis: Tensor) -> Tensor:
