@@ -1,6 +1,6 @@
 """Peak memory of many schedules at once: chunked by a memory budget, against one chunk.
 
-    python benchmarks/memory.py [--schedules 10000] [--seeds 1]
+    python benchmarks/memory.py [--schedules 10000] [--seeds 5]
 
 Readout depth 8 at h = 1000 (the paper's deepest network), 2 steps, the surrogate
 included. Each row runs in a fresh process and reports its peak resident memory. The
@@ -44,7 +44,7 @@ def child(schedules: int, seeds: int, budget: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--schedules", type=int, default=10000)
-    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--seeds", type=int, default=5)
     args = parser.parse_args()
     rows = []
     tenth, few = args.schedules // 10, 10

@@ -91,7 +91,8 @@ def _run(args: argparse.Namespace) -> int:
         _err(str(err))
         return ENVIRONMENT
     _out(f"done: {summary.complete} trials complete, {summary.failed} failed, "
-         f"{summary.diverged} diverged (told as {1e6:g})")
+         f"{summary.diverged} diverged (told as {1e6:g}); this run used "
+         f"{len(summary.nodes)} Ray node(s)")
     for line in summary.errors:
         _out(f"  failed: {line}")
     _out(f"results: {results / 'trials'}  ->  pandas.read_parquet('{results / 'trials'}')")
