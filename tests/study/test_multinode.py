@@ -70,7 +70,7 @@ class Cluster:
         self.nodes.append(proc)
         return proc
 
-    def wait_for(self, alive: int, timeout: float = 90) -> None:
+    def wait_for(self, alive: int, timeout: float = 60) -> None:
         probe = ("import ray; ray.init(address='127.0.0.1:%d', log_to_driver=False); "
                  "print(sum(n['Alive'] for n in ray.nodes()))" % self.port)
         deadline = time.time() + timeout
@@ -124,11 +124,21 @@ def session(sid: int) -> list[int]:
 
 @pytest.fixture
 def cluster(tmp_path):
-    c = Cluster(tmp_path)
-    c.start(head=True)
-    c.wait_for(1)
-    c.start(head=False)
-    c.wait_for(2)
+    """Two nodes up; a second try with fresh ports if the first start fails (the free
+    ports are picked before Ray binds them, so another process can take one)."""
+    for attempt in range(2):
+        c = Cluster(tmp_path / f"try{attempt}")
+        c.tmp.mkdir()
+        try:
+            c.start(head=True)
+            c.wait_for(1)
+            c.start(head=False)
+            c.wait_for(2)
+            break
+        except TimeoutError:
+            c.stop()
+            if attempt:
+                raise
     yield c
     c.stop()
 
