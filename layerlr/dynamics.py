@@ -163,9 +163,9 @@ class MatrixDynamics(Dynamics):
             out["test_map"] = right_mul(basis, draw.test_root.mT)
             residual = out["residual"].mT
         if steps > 1:  # the per-seed products of step 2, see _second_step
-            a, b = [w1, g1], [w2, g2]
-            out["w1_next"] = torch.stack(a + [p @ bj.mT for p in residual.unbind(1) for bj in b], 1)
-            out["w2_next"] = torch.stack(b + [aj.mT @ p for aj in a for p in residual.unbind(1)], 1)
+            a, b, rs = [w1, g1], [w2, g2], residual.unbind(1)
+            out["w1_next"] = torch.stack(a + [r @ bj.mT for r in rs for bj in b], 1)
+            out["w2_next"] = torch.stack(b + [aj.mT @ r for aj in a for r in rs], 1)
         return out
 
     def first_step(self, draw: Draw, prepared: dict[str, Tensor], rates: Tensor,

@@ -11,7 +11,16 @@ from layerlr.study.config import StudyConfig, StudyFileError, load_study, parse_
 
 _DRIVER = ("RunSummary", "StudyChanged", "StudyLocked", "run_study")
 
-__all__ = sorted(("StudyConfig", "StudyFileError", "load_study", "parse_study") + _DRIVER)
+__all__ = [
+    "RunSummary",
+    "StudyChanged",
+    "StudyConfig",
+    "StudyFileError",
+    "StudyLocked",
+    "load_study",
+    "parse_study",
+    "run_study",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -75,7 +75,8 @@ def plan(resources: ResourceSpec) -> tuple[int, float, float]:
             raise RuntimeError(f"resources.gpus_per_worker = {gpus} but the cluster has "
                                f"{total.get('GPU', 0)} GPUs; set gpus_per_worker = 0")
     else:
-        workers = resources.workers or max(1, int(total.get("CPU", 1) // resources.cpus_per_worker))
+        cpus = total.get("CPU", 1)
+        workers = resources.workers or max(1, int(cpus // resources.cpus_per_worker))
     return workers, resources.cpus_per_worker, gpus
 
 
