@@ -74,7 +74,8 @@ def _run(args: argparse.Namespace) -> int:
     import optuna  # the heavy imports, once the study file is known to be good
 
     from layerlr.results import ResultsError
-    from layerlr.study.driver import StudyChanged, StudyLocked, run_study
+    from layerlr.study.driver import StudyChanged, run_study
+    from layerlr.study.lock import StudyLocked
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:

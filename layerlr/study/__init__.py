@@ -5,11 +5,13 @@ The driver (Ray, Optuna, torch) is imported on first use of its names.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from layerlr.study.config import StudyConfig, StudyFileError, load_study, parse_study
 
-_DRIVER = ("RunSummary", "StudyChanged", "StudyLocked", "run_study")
+_LAZY = {"RunSummary": "driver", "StudyChanged": "driver", "run_study": "driver",
+         "StudyLocked": "lock"}
 
 __all__ = [
     "RunSummary",
@@ -24,8 +26,6 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name in _DRIVER:
-        from layerlr.study import driver
-
-        return getattr(driver, name)
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"layerlr.study.{_LAZY[name]}"), name)
     raise AttributeError(f"module 'layerlr.study' has no attribute {name!r}")

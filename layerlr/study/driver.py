@@ -12,9 +12,7 @@ from Parquet are written, before any new trial is asked.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
 import time
 import uuid
 import zlib
@@ -30,6 +28,7 @@ from optuna.trial import TrialState
 from layerlr import results as parquet
 from layerlr.study.config import Cell, StudyConfig
 from layerlr.study.faults import fault
+from layerlr.study.lock import BEAT_S, beat_lock, claim, release
 from layerlr.study.progress import Progress
 from layerlr.study.space import diagonal_points, suggest
 from layerlr.study.storage import open_storage, redact, split_name, storage_url, study_name
@@ -37,16 +36,11 @@ from layerlr.study.worker import Pool
 
 DIVERGED_VALUE = 1e6  # objective told for a diverged schedule: finite, so every sampler copes
 TARGET_BATCH_S = 0.5  # batches grow until one takes about this long
-LOCK_STALE_S = 60  # a driver lock not refreshed for this long belongs to a dead driver
 GROW_S = 10  # how often the worker pool follows the cluster's size
 
 
 class StudyChanged(RuntimeError):
     """The study file changed under an existing study name."""
-
-
-class StudyLocked(RuntimeError):
-    """Another live driver is running this study."""
 
 
 @dataclass
@@ -121,7 +115,7 @@ def run_study(cfg: StudyConfig, results: str | Path, storage: str | None = None,
             _export(run, cfg, results, _finished(run.study))
     finally:
         for run in runs:
-            _unlock(run.study, owner)
+            release(run.study, owner)
     summary.complete = sum(run.complete for run in runs)
     return summary
 
@@ -164,7 +158,7 @@ def _open_cell(store, cfg: StudyConfig, cell: Cell, results: Path, owner: str) -
                                 direction="minimize", load_if_exists=True)
     if "config" not in study.user_attrs:
         study.set_user_attr("config", cfg.identity())
-    _lock(study, owner)
+    claim(study, owner)
     complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     study.sampler = _sampler(cfg, cell, seed_salt=len(study.get_trials(deepcopy=False)))
     layers = parquet.dataset_layers(results, max(c.setting.layers for c in cfg.cells()))
@@ -199,44 +193,6 @@ def _sampler(cfg: StudyConfig, cell: Cell, seed_salt: int) -> optuna.samplers.Ba
     if kind == "gp":
         return optuna.samplers.GPSampler(seed=seed)
     return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True)
-
-
-def _lock(study: optuna.Study, owner: str) -> None:
-    """Claim the study for this driver, unless another live driver holds it.
-
-    A lock is live while its driver's process exists (same host) or, from another host,
-    while its heartbeat is younger than LOCK_STALE_S.
-    """
-    held = study.user_attrs.get("driver")
-    if held and held["owner"] != owner and _alive(held):
-        raise StudyLocked(f"study '{study.study_name}' is being run by another driver "
-                          f"(pid {held['pid']} on {held['host']}, last seen "
-                          f"{time.time() - held['beat']:.0f} s ago); wait for it to finish, "
-                          "or stop it, then run again")
-    _beat(study, owner)
-
-
-def _beat(study: optuna.Study, owner: str) -> None:
-    study.set_user_attr("driver", {"owner": owner, "beat": time.time(),
-                                   "host": socket.gethostname(), "pid": os.getpid()})
-
-
-def _alive(held: dict) -> bool:
-    if held.get("host") == socket.gethostname():
-        try:
-            os.kill(held["pid"], 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    return time.time() - held["beat"] < LOCK_STALE_S
-
-
-def _unlock(study: optuna.Study, owner: str) -> None:
-    held = study.user_attrs.get("driver")
-    if held and held["owner"] == owner:
-        study.set_user_attr("driver", None)
 
 
 def _recover(run: CellRun, cfg: StudyConfig, results: Path, echo) -> None:
@@ -332,10 +288,10 @@ def _loop(runs: list[CellRun], cfg: StudyConfig, results: Path, summary: RunSumm
                 if now - grown > GROW_S or not (pool.live or pool.starting):
                     grown = now
                     pool.grow()
-                if now - beat > LOCK_STALE_S / 4:
+                if now - beat > BEAT_S:
                     beat = now
                     for run in runs:
-                        _beat(run.study, owner)
+                        beat_lock(run.study, owner)
                 progress.update()
             except KeyboardInterrupt:
                 if stopping:
