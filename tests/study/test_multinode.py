@@ -170,9 +170,11 @@ def test_a_worker_node_killed_mid_study_loses_nothing(cluster, make_study, tmp_p
         time.sleep(0.1)
     assert proc.poll() is None, "the study ended before the node could be killed"
     cluster.kill(cluster.nodes[1])
+    cluster.wait_for(1)  # the node is gone for Ray too
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
-    assert "a worker died" in out
+    # Whether the dead node held a batch at that instant depends on timing ("a worker
+    # died" is printed when it did); either way nothing may be lost or duplicated.
     exact(results, load_study(study), 80)
 
 
