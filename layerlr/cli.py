@@ -62,14 +62,9 @@ def _where(cmd: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from layerlr.study.config import StudyFileError, load_study
+    from layerlr.study.config import load_study
 
-    try:
-        cfg = load_study(args.study)
-    except StudyFileError as err:
-        for line in err.problems:
-            _err(f"{err.source}: {line}")
-        return BAD_INPUT
+    cfg = load_study(args.study)  # a StudyFileError is reported by _report, exit 2
     results = Path(args.results or Path("results") / cfg.name)
     import optuna  # the heavy imports, once the study file is known to be good
 

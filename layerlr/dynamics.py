@@ -285,9 +285,9 @@ def right_mul(x: Tensor, a: Tensor, out: Tensor | None = None) -> Tensor:
     into ``out`` when it has that shape.
     """
     s, b, p, q = x.shape
-    shape = (s, b, p, a.shape[-1])
-    if out is None or out.shape != shape or not out.is_contiguous() or out.dtype != x.dtype:
-        return (x.reshape(s, b * p, q) @ a).reshape(shape)
+    out = _fits(out, x, p, a.shape[-1])
+    if out is None:
+        return (x.reshape(s, b * p, q) @ a).reshape(s, b, p, a.shape[-1])
     torch.matmul(x.reshape(s, b * p, q), a, out=out.view(s, b * p, a.shape[-1]))
     return out
 
