@@ -47,8 +47,10 @@ class Evaluation:
         """Per schedule: each loss's mean and standard error over seeds, per step.
 
         Keys ``loss_<name>`` and ``loss_<name>_se`` hold T floats (NaN where every seed
-        diverged, se NaN for a single seed); ``loss_theory`` and ``theory`` the closed
-        form; ``diverged_at`` the first step at which any seed diverged, or None.
+        diverged, se NaN for a single seed), ``loss_<name>_seeds`` T lists of S floats
+        (the seeds in ``seeds`` order, for paired comparisons across schedules);
+        ``loss_theory`` and ``theory`` the closed form; ``diverged_at`` the first step at
+        which any seed diverged, or None.
         """
         s = len(self.seeds)
         stats = {}
@@ -57,6 +59,7 @@ class Evaluation:
             stats[f"loss_{name}"] = x.mean(0)
             stats[f"loss_{name}_se"] = (x.std(0) / s**0.5 if s > 1
                                         else torch.full_like(x[0], float("nan")))
+            stats[f"loss_{name}_seeds"] = x.permute(1, 2, 0)  # (B, T, S)
         first = torch.where(self.diverged_at > 0, self.diverged_at, 1 << 30).min(0).values
         out = []
         for b in range(self.schedules.shape[0]):

@@ -28,8 +28,9 @@ import pyarrow.parquet as pq
 from layerlr.setting import Setting
 
 EXPORTED_STATES = ("COMPLETE", "FAIL")  # FAIL only with a recorded evaluation error
-LOSS_COLUMNS = [f"loss_{name}{se}" for name in ("train", "population", "empirical", "surrogate")
-                for se in ("", "_se")]
+LOSS_NAMES = ("train", "population", "empirical", "surrogate")
+LOSS_COLUMNS = [f"loss_{name}{se}" for name in LOSS_NAMES for se in ("", "_se")]
+SEED_COLUMNS = [f"loss_{name}_seeds" for name in LOSS_NAMES]  # per-seed values, seed order
 
 
 class ResultsError(RuntimeError):
@@ -45,6 +46,7 @@ def schema(layers: int) -> pa.Schema:
               ("protocol", pa.string()), ("dtype", pa.string()), ("step", pa.int64())]
     fields += [(f"eta{l}", pa.float64()) for l in range(1, layers + 1)]
     fields += [(c, pa.float64()) for c in LOSS_COLUMNS]
+    fields += [(c, pa.list_(pa.float64())) for c in SEED_COLUMNS]
     fields += [("loss_theory", pa.float64()), ("theory", pa.string()),
                ("diverged", pa.bool_()), ("value", pa.float64()), ("node", pa.string()),
                ("node_ip", pa.string()), ("device", pa.string()),
@@ -150,6 +152,10 @@ def dataset_layers(results: str | Path, layers: int) -> int:
         raise ResultsError(f"{first} is damaged ({err}); rebuild the dataset from the "
                            f"storage with: layerlr rebuild --results {results}") from err
     have = sum(1 for name in names if name.startswith("eta"))
+    missing = [c for c in schema(have).names if c not in names]
+    if missing:
+        raise ResultsError(f"{results} was written by an older layerlr (no {missing[0]}); "
+                           f"rewrite it with: layerlr rebuild --results {results}")
     if have < layers:
         raise ResultsError(f"{results} holds results with rates eta1..eta{have}, but this "
                            f"study needs eta1..eta{layers}; use another --results directory")
@@ -177,6 +183,9 @@ def _rows(trial: Any, setting: Setting, train: dict, layers: int) -> list[dict[s
         for column in LOSS_COLUMNS + ["loss_theory", "theory"]:
             values = result.get(column)
             row[column] = None if values is None else _finite_or_none(values[t])
+        for column in SEED_COLUMNS:  # absent in trials recorded before per-seed values
+            values = result.get(column)
+            row[column] = None if values is None else [_finite_or_none(v) for v in values[t]]
         out.append(row)
     return out
 

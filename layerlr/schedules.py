@@ -46,15 +46,18 @@ def constant(rates: object, steps: int) -> Tensor:
     return r[:, None, :].expand(r.shape[0], steps, r.shape[1]).clone()
 
 
-def diagonal(budget: float, layers: int) -> Tensor:
+def diagonal(budget: float, layers: int, divisions: int = 20) -> Tensor:
     """The published sweep along eta1 + (the rest) = B (SPEC section 9). -> (N - 1, K).
 
     s = max(1, floor(B/20)), N = floor(B/s); for i = 1..N-1, eta1 = i s and the other
     K - 1 layers share (N - i) s equally (for K = 2, eta2 = (N - i) s, as published).
+    ``divisions`` replaces the 20 for finer sweeps around the equal split.
     """
     if not (math.isfinite(budget) and budget >= 2):
         raise ScheduleError(f"diagonal budget must be a finite number >= 2, got {budget}")
-    s = max(1, math.floor(budget / 20))
+    if divisions < 2:
+        raise ScheduleError(f"diagonal divisions must be >= 2, got {divisions}")
+    s = max(1, math.floor(budget / divisions))
     n = math.floor(budget / s)
     i = torch.arange(1, n, dtype=torch.float64)
     rest = ((n - i) * s / (layers - 1))[:, None].expand(-1, layers - 1)

@@ -72,6 +72,8 @@ class SearchSpec:
 
     sampler: str = "tpe"
     diagonal: tuple[float, ...] | None = None  # budgets B of the published sweep (SPEC 9)
+    diagonal_alpha: tuple[float, ...] | None = None  # or budgets B = scale h^alpha per width
+    diagonal_divisions: int = 20  # s = B/20 as published; finer grids resolve curvature
     n_trials: int = 100  # per cell; a diagonal grid runs each point once instead
     objective: str = "population"  # mean over seeds of this loss ...
     objective_step: int | None = None  # ... after this step (default: the last)
@@ -81,6 +83,16 @@ class SearchSpec:
     scale: float = 2.0  # the c in B = c h^alpha (SPEC 8 uses 2)
     exponent: tuple[float, float] | None = None  # free rates: eta = h^e, e in this range
     seed: int = 0  # sampler seed, for reproducible searches
+
+    @property
+    def is_diagonal(self) -> bool:
+        return self.diagonal is not None or self.diagonal_alpha is not None
+
+    def budgets(self, width: int) -> list[float]:
+        """The diagonal budgets of a cell of this width (empty for a schedule space)."""
+        if self.diagonal_alpha is not None:
+            return [self.scale * width**a for a in self.diagonal_alpha]
+        return list(self.diagonal or ())
 
 
 @dataclass(frozen=True)
@@ -207,21 +219,27 @@ def _train(t: dict, p: _Problems) -> TrainSpec:
 def _search(t: dict, p: _Problems, train: TrainSpec) -> SearchSpec:
     p.unknown(t, "search", [f.name for f in dataclasses.fields(SearchSpec)])
     diagonal = p.number_list(t, "search.diagonal", minimum=2.0)
+    diagonal_alpha = p.number_list(t, "search.diagonal_alpha", minimum=0.0)
+    if diagonal is not None and diagonal_alpha is not None:
+        p.add("search.diagonal_alpha: give either diagonal (budgets) or diagonal_alpha "
+              "(exponents of B = scale h^alpha), not both")
     sampler = p.choice(t, "search.sampler", SAMPLERS, "tpe")
     n_trials = p.integer(t, "search.n_trials", 100, minimum=1)
     step = p.integer(t, "search.objective_step", minimum=1)
     if step is not None and step > train.steps:
         p.add(f"search.objective_step: {step} is past the last step ({train.steps}); "
               "use a step between 1 and train.steps")
-    if sampler == "grid" and diagonal is None:
-        p.add("search.sampler: 'grid' needs search.diagonal (the points to sweep); "
-              "use 'tpe', 'random', 'cmaes' or 'gp' for a schedule space")
-    if diagonal is not None and "n_trials" in t and sampler == "grid":
+    if sampler == "grid" and diagonal is None and diagonal_alpha is None:
+        p.add("search.sampler: 'grid' needs search.diagonal or search.diagonal_alpha (the "
+              "points to sweep); use 'tpe', 'random', 'cmaes' or 'gp' for a schedule space")
+    if (diagonal or diagonal_alpha) and "n_trials" in t and sampler == "grid":
         p.add("search.n_trials: a diagonal grid runs every point once; remove n_trials")
     alpha = p.pair(t, "search.alpha")
     exponent = p.pair(t, "search.exponent")
     return SearchSpec(
         sampler=sampler, diagonal=None if diagonal is None else tuple(diagonal),
+        diagonal_alpha=None if diagonal_alpha is None else tuple(diagonal_alpha),
+        diagonal_divisions=p.integer(t, "search.diagonal_divisions", 20, minimum=2),
         n_trials=n_trials, objective=p.choice(t, "search.objective", OBJECTIVES, "population"),
         objective_step=step, phases=p.choice(t, "search.phases", PHASES, "first-rest"),
         rates=p.choice(t, "search.rates", RATES, "budget"), alpha=alpha,

@@ -146,6 +146,8 @@ def _claim(store, cfg: StudyConfig, restart: bool, results: Path) -> None:
     identity = cfg.identity()
     for name in names:
         stored = optuna.load_study(study_name=name, storage=store).user_attrs.get("config")
+        if stored is not None:  # filled in with the defaults of keys added since
+            stored = StudyConfig.from_identity(cfg.name, stored).identity()
         if stored is not None and stored != identity:
             changes = "; ".join(_diff(stored, identity))
             raise StudyChanged(f"study '{cfg.name}' exists with other settings ({changes}); "
@@ -168,7 +170,7 @@ def _open_cell(store, cfg: StudyConfig, cell: Cell, results: Path, owner: str) -
 
 
 def _target(cfg: StudyConfig, cell: Cell) -> int:
-    if cfg.search.diagonal is not None and cfg.search.sampler == "grid":
+    if cfg.search.is_diagonal and cfg.search.sampler == "grid":
         return len(diagonal_points(cfg, cell))
     return cfg.search.n_trials
 

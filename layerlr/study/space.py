@@ -3,7 +3,8 @@
 Two kinds of study:
 
 - a *diagonal* study sweeps the published points of SPEC section 9: one integer
-  parameter ``point`` indexes the (budget, split) pairs of every listed budget;
+  parameter ``point`` indexes the (budget, split) pairs of every listed budget (or of
+  every budget B = scale h^alpha of the listed exponents);
 - otherwise each *phase* (a group of steps that share rates) has its own rates, either
   a width-scaled budget ``B = scale * h^alpha`` split over the K layers by fractions on
   the simplex (``rates = "budget"``), or free per-layer rates ``eta = h^e``
@@ -26,8 +27,9 @@ DEFAULT_EXPONENT = {"matrix": (0.5, 1.7), "readout": (-1.0, 1.0)}
 
 def diagonal_points(cfg: StudyConfig, cell: Cell) -> list[tuple[float, list[float]]]:
     """Every (budget, per-layer rates) point of the study's diagonal sweeps."""
-    k = cell.setting.layers
-    return [(b, row.tolist()) for b in cfg.search.diagonal for row in diagonal(b, k)]
+    k, divisions = cell.setting.layers, cfg.search.diagonal_divisions
+    return [(b, row.tolist()) for b in cfg.search.budgets(cell.width)
+            for row in diagonal(b, k, divisions)]
 
 
 def phase_of_step(cfg: StudyConfig) -> list[int]:
@@ -43,7 +45,7 @@ def phase_of_step(cfg: StudyConfig) -> list[int]:
 def suggest(trial: Any, cfg: StudyConfig, cell: Cell) -> torch.Tensor:
     """Ask ``trial`` (an optuna Trial) for a schedule. -> (T, K) rates."""
     k, h, steps = cell.setting.layers, cell.width, cfg.train.steps
-    if cfg.search.diagonal is not None:
+    if cfg.search.is_diagonal:
         points = diagonal_points(cfg, cell)
         _, rates = points[trial.suggest_int("point", 0, len(points) - 1)]
         return torch.tensor([rates] * steps, dtype=torch.float64)
