@@ -26,6 +26,8 @@ _WHERE = {
     "diagonal": "layerlr.schedules",
     "closed_form": "layerlr.theory",
     "read_results": "layerlr.results",
+    "Report": "layerlr.report",
+    "make_report": "layerlr.report",
     "StudyConfig": "layerlr.study",
     "StudyFileError": "layerlr.study",
     "load_study": "layerlr.study",

@@ -1,4 +1,4 @@
-"""The ``layerlr`` command: run a study, see its status, show its best schedules.
+"""The ``layerlr`` command: run a study, see its status and best schedules, report on it.
 
 Exit codes: 0 done; 1 unexpected error; 2 bad input (study file, arguments, a changed
 study); 3 storage, results directory or cluster problem; 4 finished with failed
@@ -40,6 +40,15 @@ def _parser() -> argparse.ArgumentParser:
                      help="delete the study's trials and results and start over")
     run.add_argument("--quiet", action="store_true", help="no live progress")
     run.set_defaults(func=_run)
+    report = sub.add_parser("report", help="figures and a Markdown summary of a results "
+                                           "directory")
+    report.add_argument("results", help="the results directory, e.g. results/quickstart")
+    report.add_argument("--out", help="where to write (default: RESULTS/report)")
+    report.add_argument("--storage", default=os.environ.get("LAYERLR_STORAGE"),
+                        help="Optuna storage URL (default: $LAYERLR_STORAGE, else "
+                             "RESULTS/optuna.db)")
+    report.add_argument("--quiet", action="store_true", help="no progress lines")
+    report.set_defaults(func=_report_cmd)
     for name, func, text in (("status", _status, "trial counts and best value per cell"),
                              ("best", _best, "the best schedules of each cell"),
                              ("rebuild", _rebuild, "rewrite the Parquet dataset from the "
@@ -131,6 +140,25 @@ def _rebuild(args: argparse.Namespace) -> int:
     results = args.results or Path("results") / study
     for study, rows in rebuild_results(results, store, study).items():
         _out(f"{study}: {rows} rows written to {Path(results) / 'trials'}")
+    return OK
+
+
+def _report_cmd(args: argparse.Namespace) -> int:
+    if not (Path(args.results) / "trials").is_dir():
+        _err(f"no results in {args.results} (no trials/ folder); give the directory a "
+             "study wrote, e.g. results/quickstart")
+        return BAD_INPUT
+    from layerlr.report import make_report
+    from layerlr.results import ResultsError
+
+    echo = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    try:
+        report = make_report(args.results, args.out, args.storage, echo=echo)
+    except ResultsError as err:
+        _err(str(err))
+        return ENVIRONMENT
+    _out(f"report: {report.summary} ({len(report.figures)} figures in "
+         f"{report.out / 'figures'})")
     return OK
 
 

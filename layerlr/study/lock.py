@@ -24,7 +24,7 @@ class StudyLocked(RuntimeError):
 def claim(study: optuna.Study, owner: str) -> None:
     """Take the study for ``owner``, unless another live driver holds it."""
     held = study.user_attrs.get("driver")
-    if held and held["owner"] != owner and _alive(held):
+    if held and held["owner"] != owner and alive(held):
         raise StudyLocked(f"study '{study.study_name}' is being run by another driver "
                           f"(pid {held['pid']} on {held['host']}, last seen "
                           f"{time.time() - held['beat']:.0f} s ago); wait for it to finish, "
@@ -43,7 +43,8 @@ def release(study: optuna.Study, owner: str) -> None:
         study.set_user_attr("driver", None)
 
 
-def _alive(held: dict) -> bool:
+def alive(held: dict) -> bool:
+    """Whether the driver a lock names still runs (pid on this host, else heartbeat)."""
     if held.get("host") == socket.gethostname():
         try:
             os.kill(held["pid"], 0)

@@ -1,0 +1,107 @@
+"""The best schedules of each cell, and how their budget exponent moves with width.
+
+Which schedule is "best at step t":
+
+- when the schedules change their rates between steps (phases first-rest, per-step),
+  the one trial that minimises the study's objective; its rates at each step are shown;
+- when every schedule uses the same rates at every step (diagonal sweeps, phases =
+  constant), the trial with the lowest loss after step t, for each t separately: the
+  question is then which fixed split is best after one step and after two.
+
+A best schedule's budget exponent is alpha = log(B / c) / log(h) with B the sum of its
+rates at that step and c the study's scale (B = c h^alpha, SPEC 8).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from layerlr.report.curvature import rate_columns
+
+
+@dataclass(frozen=True)
+class Best:
+    """The best schedule of a cell at one step."""
+
+    cell: str
+    depth: int
+    width: int
+    step: int
+    trial: int
+    loss: float  # the objective loss after ``step``, mean over seeds ...
+    se: float  # ... and its standard error
+    rates: tuple[float, ...]  # per layer, at ``step``
+    budget: float  # sum of ``rates``
+    alpha: float  # log(budget / scale) / log(width)
+
+    @property
+    def imbalance(self) -> float:
+        """Largest over smallest rate (1 for equal rates)."""
+        low = min(self.rates)
+        return max(self.rates) / low if low > 0 else math.inf
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """alpha* against width for one depth and step, with its fitted slope."""
+
+    depth: int
+    step: int
+    widths: tuple[int, ...]
+    alphas: tuple[float, ...]
+    slope: float | None  # d alpha* / d log2(h); None with one width
+    se: float | None  # its standard error from the fit's residuals; None below 3 widths
+
+
+def best_schedules(cell: str, rows: pd.DataFrame, objective: str, scale: float) -> list[Best]:
+    """One :class:`Best` per step for a cell's usable rows (see the module docstring)."""
+    if rows.empty:
+        return []
+    cols = rate_columns(rows)
+    loss = f"loss_{objective}"
+    fixed = _same_rates_every_step(rows, cols)
+    best_trial = None if fixed else rows.loc[rows["value"].idxmin(), "trial"]
+    out = []
+    for step, at in rows.groupby("step", sort=True):
+        pick = at.loc[at[loss].idxmin()] if fixed else at[at["trial"] == best_trial].iloc[0]
+        rates = tuple(float(pick[c]) for c in cols)
+        width, budget = int(pick["width"]), sum(rates)
+        alpha = math.log(budget / scale) / math.log(width) if budget > 0 else math.nan
+        out.append(Best(cell, int(pick["depth"]), width, int(step), int(pick["trial"]),
+                        float(pick[loss]), float(pick[f"{loss}_se"]), rates, budget, alpha))
+    return out
+
+
+def width_scaling(best: list[Best]) -> list[Scaling]:
+    """Per (depth, step) with at least two widths: alpha* per width and the slope of a
+    least-squares line alpha* = a + b log2(h)."""
+    out = []
+    keys = sorted({(b.depth, b.step) for b in best})
+    for depth, step in keys:
+        points = sorted((b.width, b.alpha) for b in best
+                        if (b.depth, b.step) == (depth, step) and math.isfinite(b.alpha))
+        if len(points) < 2:
+            continue
+        widths, alphas = zip(*points)
+        slope, se = _fit(np.log2(widths), np.asarray(alphas))
+        out.append(Scaling(depth, step, tuple(widths), tuple(alphas), slope, se))
+    return out
+
+
+def _fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float | None]:
+    """Least-squares slope and, with >= 3 points, its standard error."""
+    dx = x - x.mean()
+    slope = float((dx * (y - y.mean())).sum() / (dx**2).sum())
+    if len(x) < 3:
+        return slope, None
+    residual = y - y.mean() - slope * dx
+    return slope, float(np.sqrt((residual**2).sum() / (len(x) - 2) / (dx**2).sum()))
+
+
+def _same_rates_every_step(rows: pd.DataFrame, cols: list[str]) -> bool:
+    spread = rows.groupby("trial")[cols].agg(lambda v: v.max() - v.min())
+    return bool((spread.to_numpy() == 0).all())

@@ -1,0 +1,137 @@
+"""``layerlr report``: a results directory -> figures and a Markdown summary.
+
+For every study in the dataset and every cell of it: the curvature tests at the equal
+split (:mod:`.curvature`), the gap decomposition (:mod:`.gaps`) and the best schedules
+(:mod:`.best`); across cells, the width scaling of the best budget exponent. Figures go
+to ``OUT/figures``, the summary to ``OUT/summary.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from layerlr.report import curvature, figures
+from layerlr.report.best import Best, Scaling, best_schedules, width_scaling
+from layerlr.report.data import StudyResults, load, seed_values
+from layerlr.report.gaps import Gaps, gaps
+from layerlr.report.markdown import render
+
+
+@dataclass(frozen=True)
+class CurvatureRow:
+    """The curvature tests of one budget at one step: closed form, surrogate, GD."""
+
+    step: int
+    budget: float
+    alpha: float
+    spacing: float  # half the stencil, relative to the equal rate
+    theory: curvature.Curvature | None
+    surrogate: curvature.Curvature
+    gd: curvature.Curvature  # the study's objective loss
+
+
+@dataclass
+class CellReport:
+    cell: str
+    depth: int
+    width: int
+    curvatures: list[CurvatureRow]
+    gaps: list[Gaps]
+    best: list[Best]
+    lines: dict[int, list[curvature.Line]]  # per step
+
+
+@dataclass
+class StudyReport:
+    study: StudyResults
+    cells: list[CellReport]
+    scaling: list[Scaling]
+    figures: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    out: Path
+    summary: Path
+    studies: list[StudyReport]
+
+    @property
+    def figures(self) -> list[Path]:
+        return [f for s in self.studies for f in s.figures]
+
+
+def make_report(results: str | Path, out: str | Path | None = None,
+                storage: str | None = None,
+                echo: Callable[[str], None] | None = None) -> Report:
+    """Analyse every study in ``results`` and write ``out`` (default RESULTS/report)."""
+    say = echo or (lambda line: None)
+    out = Path(out) if out is not None else Path(results) / "report"
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    reports = []
+    for study in load(results, storage):
+        cells = []
+        for i, (cell, rows) in enumerate(study.cells(), start=1):
+            say(f"{study.name}: analysing cell {cell} ({i}/{len(study.cells())})")
+            cells.append(analyse_cell(cell, rows, study))
+        report = StudyReport(study, cells, width_scaling([b for c in cells for b in c.best]))
+        _draw(report, out / "figures", say)
+        reports.append(report)
+    summary = out / "summary.md"
+    summary.write_text(render(Path(results), out, reports))
+    say(f"summary: {summary}")
+    return Report(out, summary, reports)
+
+
+def analyse_cell(cell: str, rows: pd.DataFrame, study: StudyResults) -> CellReport:
+    first = rows.iloc[0]
+    depth, width, dtype = int(first["depth"]), int(first["width"]), str(first["dtype"])
+    steps = sorted(int(s) for s in rows["step"].unique())
+    lines = {t: curvature.lines(rows, t) for t in steps}
+    tests = [_curvature_row(line, t, width, dtype, study)
+             for t in steps for line in lines[t]]
+    return CellReport(cell, depth, width, tests,
+                      [g for t in steps if (g := gaps(rows, t)) is not None],
+                      best_schedules(cell, rows, study.objective, study.scale), lines)
+
+
+def _curvature_row(line: curvature.Line, step: int, width: int, dtype: str,
+                   study: StudyResults) -> CurvatureRow:
+    loss = f"loss_{study.objective}"
+    return CurvatureRow(
+        step, line.budget, math.log(line.budget / study.scale) / math.log(width),
+        line.spacing(), curvature.exact(line, line.rows["loss_theory"].to_numpy(float)),
+        curvature.measured(line, seed_values(line.rows, "loss_surrogate"), dtype),
+        curvature.measured(line, seed_values(line.rows, loss), dtype))
+
+
+def _draw(report: StudyReport, folder: Path, say: Callable[[str], None]) -> None:
+    name, study = report.study.name, report.study
+    jobs = []
+    for c in report.cells:
+        for step, lines in c.lines.items():
+            if lines:
+                jobs.append((f"landscape-{c.cell}-step{step}", figures.landscape,
+                             (lines, step, study.objective, f"{name} {c.cell}: step {step}")))
+    for step in sorted({g.step for c in report.cells for g in c.gaps}):
+        cells = [(c.cell, g) for c in report.cells for g in c.gaps if g.step == step]
+        jobs.append((f"gaps-step{step}", figures.gap_bars,
+                     (cells, step, f"{name}: measured - closed form after step {step}")))
+    best = [b for c in report.cells for b in c.best]
+    if best:
+        jobs.append(("best", figures.best_shares, (best, f"{name}: best schedules")))
+    if report.scaling:
+        jobs.append(("scaling", figures.scaling, (report.scaling, f"{name}: alpha* vs width")))
+    for i, (stem, draw, args) in enumerate(jobs, start=1):
+        path = folder / f"{_safe(name)}-{stem}.png"
+        draw(*args, path)
+        report.figures.append(path)
+        say(f"{name}: figure {i}/{len(jobs)} {path}")
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)

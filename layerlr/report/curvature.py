@@ -1,0 +1,145 @@
+"""Is the equal split a local maximum or minimum of the loss along a budget? (SPEC 8)
+
+Along a diagonal sweep (SPEC 9) the rates of a budget B lie on the line
+eta1 + (the other layers) = B. Write u = eta1 / B; equal rates sit at u = 1/K. The test
+fits a parabola through the three points nearest u = 1/K, seed by seed, and takes its
+second derivative d^2L/du^2 (twice the second divided difference). Its mean over seeds
+and the standard error of that mean decide:
+
+- "maximum" when the mean is below -Z standard errors (an unequal split is better),
+- "minimum" when it is above +Z standard errors (the equal split is best locally),
+- "undecided" otherwise, and also when the second difference is within rounding of the
+  losses (float32 runs at small budgets).
+
+The seeds share their draws across the points of a line, so the per-seed curvature is a
+paired comparison: the draw-to-draw variation that moves all points together cancels.
+The closed form is tested by the same stencil, exactly (no standard error).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+Z = 3.0  # standard errors needed for a verdict
+ROUNDING = 8.0  # a second difference below ROUNDING * eps * loss is rounding noise
+EPS = {"float32": 2.0**-24, "float64": 2.0**-53}
+CLAIMS = {1: "maximum"}  # step 1: equal rates are a maximum; any later step: a minimum
+
+
+@dataclass(frozen=True)
+class Curvature:
+    """d^2L/du^2 at the equal split: mean over seeds, its standard error, the verdict."""
+
+    mean: float
+    se: float | None  # None for the closed form (exact)
+    verdict: str  # "maximum" | "minimum" | "undecided"
+
+
+@dataclass(frozen=True)
+class Line:
+    """The points of one budget at one step, sorted by u = eta1/B. ``rows``: Parquet rows."""
+
+    budget: float
+    layers: int
+    rows: pd.DataFrame
+
+    @property
+    def u(self) -> np.ndarray:
+        return self.rows["eta1"].to_numpy() / self.budget
+
+    def stencil(self) -> np.ndarray | None:
+        """Positions (in ``rows``) of the three points nearest the equal split, sorted
+        by u, or None when they do not bracket it."""
+        u, equal = self.u, 1.0 / self.layers
+        if len(u) < 3:
+            return None
+        near = np.sort(np.argsort(np.abs(u - equal), kind="stable")[:3])
+        return near if u[near[0]] <= equal <= u[near[-1]] else None
+
+    def spacing(self) -> float:
+        """Half the stencil's width in eta1, relative to the equal rate B/K."""
+        u = self.u[self.stencil()]
+        return (u[2] - u[0]) / 2 * self.layers
+
+
+def rate_columns(rows: pd.DataFrame) -> list[str]:
+    """The eta columns this cell fills (a dataset may hold more for deeper cells)."""
+    cols = [c for c in rows.columns if c.startswith("eta") and c[3:].isdigit()]
+    return [c for c in sorted(cols, key=lambda c: int(c[3:])) if rows[c].notna().all()]
+
+
+def lines(rows: pd.DataFrame, step: int) -> list[Line]:
+    """The diagonal lines of one cell's rows at ``step``: budgets with >= 3 points that
+    bracket the equal split, in budget order. Empty for a study without sweeps."""
+    at = rows[rows["step"] == step]
+    cols = rate_columns(at)
+    budgets = at[cols].sum(axis=1).round(6)
+    out = []
+    for budget, group in at.groupby(budgets, sort=True):
+        line = Line(float(budget), len(cols), group.sort_values("eta1"))
+        if line.stencil() is not None:
+            out.append(line)
+    return out
+
+
+def measured(line: Line, per_seed: np.ndarray, dtype: str) -> Curvature:
+    """Curvature of a measured loss; ``per_seed`` (points, seeds) in ``line.rows`` order."""
+    idx = line.stencil()
+    u, values = line.u[idx], per_seed[idx]  # (3,), (3, S)
+    c = _second_derivative(u, values)  # (S,)
+    mean = float(c.mean())
+    se = float(c.std(ddof=1) / np.sqrt(len(c))) if len(c) > 1 else float("nan")
+    level = float(np.abs(values).mean())
+    if abs(_second_difference(u, mean)) <= ROUNDING * EPS.get(dtype, EPS["float32"]) * level:
+        return Curvature(mean, se, "undecided")
+    if not np.isfinite(se):
+        return Curvature(mean, se, "undecided")
+    return Curvature(mean, se, _sign_verdict(mean, Z * se))
+
+
+def exact(line: Line, values: np.ndarray) -> Curvature | None:
+    """Curvature of the closed form (``values`` per point), or None where it is absent."""
+    idx = line.stencil()
+    if not np.isfinite(values[idx]).all():
+        return None
+    mean = float(_second_derivative(line.u[idx], values[idx][:, None])[0])
+    return Curvature(mean, None, _sign_verdict(mean, 0.0))
+
+
+def claim(step: int, verdicts: list[str]) -> str:
+    """The SPEC 8 claim of ``step`` over a cell's budgets: "yes" when every budget shows
+    it, "no" when any shows the opposite, "undecided" otherwise (or with no budgets)."""
+    want = CLAIMS.get(step, "minimum")
+    against = "minimum" if want == "maximum" else "maximum"
+    if not verdicts:
+        return "undecided"
+    if against in verdicts:
+        return "no"
+    return "yes" if all(v == want for v in verdicts) else "undecided"
+
+
+def claim_text(step: int) -> str:
+    return f"step-{step} optimum " + ("unequal" if CLAIMS.get(step) == "maximum" else "equal")
+
+
+def _second_derivative(u: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """2 f[u0, u1, u2] for (3,) positions and (3, S) values -> (S,)."""
+    left = (values[1] - values[0]) / (u[1] - u[0])
+    right = (values[2] - values[1]) / (u[2] - u[1])
+    return 2.0 * (right - left) / (u[2] - u[0])
+
+
+def _second_difference(u: np.ndarray, curvature: float) -> float:
+    """The loss change a curvature makes over the stencil: L'' (du)^2 / 2."""
+    return curvature * ((u[2] - u[0]) / 2) ** 2 / 2
+
+
+def _sign_verdict(value: float, margin: float) -> str:
+    if value < -margin:
+        return "maximum"
+    if value > margin:
+        return "minimum"
+    return "undecided"

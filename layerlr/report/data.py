@@ -1,0 +1,118 @@
+"""What a report reads: each study's Parquet rows, and its configuration and state.
+
+The numbers all come from the Parquet dataset (``RESULTS/trials``). The Optuna storage,
+when it can be opened, adds what Parquet does not hold: the study's configuration (its
+objective and the c of B = c h^alpha) and whether a driver is running it right now.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from layerlr.results import read_results
+from layerlr.study.config import SearchSpec, StudyConfig
+
+OBJECTIVES = ("population", "empirical")
+
+
+@dataclass(frozen=True)
+class StudyState:
+    """A study as its storage sees it: trial counts and whether a driver holds it."""
+
+    counts: dict[str, int]  # trials by Optuna state name, all cells
+    running: bool  # a live driver holds at least one cell
+    driver: str | None  # "pid 123 on host" of that driver
+
+
+@dataclass
+class StudyResults:
+    """One study's rows (one per trial and step) with what the storage knows of it."""
+
+    name: str
+    frame: pd.DataFrame
+    config: StudyConfig | None = None
+    state: StudyState | None = None
+    notes: list[str] = field(default_factory=list)  # what could not be read, and why
+
+    @property
+    def objective(self) -> str:
+        """The measured loss the study minimised ("population" or "empirical")."""
+        return self.config.search.objective if self.config else SearchSpec.objective
+
+    @property
+    def scale(self) -> float:
+        """The c of B = c h^alpha that budget exponents are quoted against."""
+        return self.config.search.scale if self.config else SearchSpec.scale
+
+    def cells(self) -> list[tuple[str, pd.DataFrame]]:
+        """(cell, its usable rows): COMPLETE, not diverged; by depth, then width."""
+        ok = self.frame[(self.frame["state"] == "COMPLETE") & ~self.frame["diverged"]]
+        order = ok.drop_duplicates("cell").sort_values(["depth", "width"])["cell"]
+        return [(c, ok[ok["cell"] == c]) for c in order]
+
+
+def load(results: str | Path, storage: str | None = None) -> list[StudyResults]:
+    """Every study in ``results``, in name order, with its storage data where available."""
+    frame = read_results(results)
+    frame["study"] = frame["study"].astype(str)
+    frame["cell"] = frame["cell"].astype(str)
+    studies = [StudyResults(name, rows.reset_index(drop=True))
+               for name, rows in frame.groupby("study", sort=True)]
+    url = storage or _default_storage(results)
+    if url is None:
+        for s in studies:
+            s.notes.append(f"no storage found ({Path(results) / 'optuna.db'}): objective "
+                           f"and budget scale assumed ({s.objective}, c = {s.scale:g})")
+        return studies
+    for s in studies:
+        _attach_storage(s, url)
+    return studies
+
+
+def seed_values(rows: pd.DataFrame, column: str) -> np.ndarray:
+    """The per-seed values of ``column`` (e.g. "loss_surrogate") -> (rows, seeds)."""
+    values = rows[f"{column}_seeds"].tolist()
+    if any(v is None for v in values):
+        raise ValueError(f"rows without per-seed values of {column}: the dataset predates "
+                         "them; rebuild it with: layerlr rebuild --results RESULTS")
+    return np.array([np.asarray(v, dtype=float) for v in values]).reshape(len(values), -1)
+
+
+def _default_storage(results: str | Path) -> str | None:
+    from layerlr.study.storage import storage_url
+
+    return storage_url(results) if (Path(results) / "optuna.db").exists() else None
+
+
+def _attach_storage(s: StudyResults, url: str) -> None:
+    import optuna
+
+    from layerlr.study.lock import alive
+    from layerlr.study.storage import open_storage, redact, split_name
+
+    try:
+        store = open_storage(url)
+        names = [n for n in optuna.get_all_study_names(store) if split_name(n)[0] == s.name]
+    except Exception as err:  # a report still works from Parquet alone
+        s.notes.append(f"storage {redact(url)} not readable ({type(err).__name__}): "
+                       "trial states unknown, objective and budget scale assumed")
+        return
+    counts: dict[str, int] = {}
+    running, driver = False, None
+    for name in names:
+        study = optuna.load_study(study_name=name, storage=store)
+        if s.config is None and study.user_attrs.get("config"):
+            s.config = StudyConfig.from_identity(s.name, study.user_attrs["config"])
+        for t in study.get_trials(deepcopy=False):
+            counts[t.state.name] = counts.get(t.state.name, 0) + 1
+        held = study.user_attrs.get("driver")
+        if held and alive(held):
+            running, driver = True, f"pid {held['pid']} on {held['host']}"
+    s.state = StudyState(counts, running, driver)
+    if not names:
+        s.notes.append(f"study not in storage {redact(url)}: objective and budget scale "
+                       "assumed")
