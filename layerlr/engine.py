@@ -94,14 +94,17 @@ def evaluate(setting: Setting, schedules: object, seeds: list[int], *,
              steps: int | None = None, protocol: str = "native",
              device: str | torch.device = "cpu", dtype: torch.dtype = torch.float64,
              memory_budget: int | None = None, divergence: float = DIVERGENCE,
-             surrogate: bool = True, draws: Draw | None = None) -> Evaluation:
+             surrogate: bool = True, draws: Draw | None = None,
+             prepared: dict | None = None) -> Evaluation:
     """Run every schedule for every seed and measure the losses after each step.
 
     ``schedules``: (B, T, K) rates, or (B, K) with ``steps`` for constant rates.
     ``memory_budget`` (bytes) caps the working memory of one chunk of schedules
     (default 2 GiB on CPU, half the free memory on CUDA). ``draws`` reuses draws made
-    earlier by :func:`layerlr.draws.draw` for the same seeds. ``surrogate=False``
-    skips the signal-only run (its column is then NaN).
+    earlier by :func:`layerlr.draws.draw` for the same seeds; ``prepared``, a dict the
+    caller keeps with those draws, keeps the per-seed work shared by every schedule
+    (SPEC 4: the products that step 1 and 2 combine) from one call to the next.
+    ``surrogate=False`` skips the signal-only run (its column is then NaN).
     """
     if not seeds:
         raise ValueError("seeds: need at least one seed")
@@ -111,9 +114,13 @@ def evaluate(setting: Setting, schedules: object, seeds: list[int], *,
     dyn = MatrixDynamics() if setting.family == "matrix" else ReadoutDynamics()
     chunk = chunk_size(setting, len(seeds), rates.shape[1], draws.beta.element_size(),
                        memory_budget, draws.beta.device)
-    prepared = {flag: dyn.prepare(draws, flag, rates.shape[1])
-                for flag in ((False, True) if surrogate else (False,))}
-    parts = [_run_chunk(dyn, draws, prepared, rates[i:i + chunk], divergence)
+    cache = {} if prepared is None else prepared
+    for flag in (False, True) if surrogate else (False,):
+        if (flag, rates.shape[1]) not in cache:
+            cache[flag, rates.shape[1]] = dyn.prepare(draws, flag, rates.shape[1])
+    shared = {flag: cache[flag, rates.shape[1]]
+              for flag in ((False, True) if surrogate else (False,))}
+    parts = [_run_chunk(dyn, draws, shared, rates[i:i + chunk], divergence)
              for i in range(0, rates.shape[0], chunk)]
     measured = {k: torch.cat([p[0][k] for p in parts], 1) for k in LOSSES}
     theory, kind = closed_form(setting, rates)

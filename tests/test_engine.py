@@ -9,7 +9,8 @@ import torch
 
 import naive
 from layerlr import Setting, evaluate
-from layerlr.draws import raw_draws
+from layerlr.draws import draw, raw_draws
+from layerlr.engine import LOSSES
 
 CASES = [
     dict(family="matrix", depth=2, width=6, d=8, n=12, init="orthogonal", data="whitened",
@@ -101,3 +102,32 @@ def test_frame_has_one_row_per_schedule_seed_step():
     l1 = 1 + 1 / h - 2 * p / h + p**2 / h**2 + 2 * q / h**3 + q**2 / h**4
     first = frame[(frame.schedule == 1) & (frame.step == 1)].iloc[0]
     assert math.isclose(first.loss_theory, l1, rel_tol=1e-14)
+
+
+def test_kept_step_one_work_gives_the_same_losses_batch_after_batch():
+    setting = Setting(family="matrix", width=12)
+    seeds = [3, 4]
+    rates = torch.tensor([[[5.0, 9.0], [7.0, 2.0]], [[1.0, 1.0], [3.0, 3.0]],
+                          [[8.0, 0.5], [0.5, 8.0]]], dtype=torch.float64)
+    draws = draw(setting, seeds, "native", "cpu", torch.float64)
+    kept: dict = {}
+    first = evaluate(setting, rates[:2], seeds, draws=draws, prepared=kept)
+    assert kept  # the shared work is kept ...
+    second = evaluate(setting, rates[2:], seeds, draws=draws, prepared=kept)
+    fresh = evaluate(setting, rates, seeds)  # ... and equals work done afresh
+    for name in LOSSES:
+        together = torch.cat([first.losses[name], second.losses[name]], 1)
+        assert torch.equal(together, fresh.losses[name]), name
+
+
+def test_per_seed_losses_are_each_seeds_own_run():
+    setting = Setting(family="readout", depth=3, width=10)
+    rates = [[[2.0, 3.0], [1.0, 4.0]]]
+    both = evaluate(setting, rates, [5, 6]).per_schedule()[0]
+    for i, seed in enumerate((5, 6)):
+        alone = evaluate(setting, rates, [seed]).per_schedule()[0]
+        for name in LOSSES:
+            assert [v[i] for v in both[f"loss_{name}_seeds"]] == \
+                pytest.approx([v[0] for v in alone[f"loss_{name}_seeds"]], rel=1e-12)
+            assert alone[f"loss_{name}"] == pytest.approx(
+                [v[0] for v in alone[f"loss_{name}_seeds"]], rel=1e-12)

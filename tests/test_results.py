@@ -70,3 +70,23 @@ def test_a_deeper_study_in_the_same_directory_is_refused(tmp_path):
     assert parquet.dataset_layers(tmp_path, 1) == 2  # fewer layers: padded with nulls
     with pytest.raises(parquet.ResultsError, match="eta1..eta7"):
         parquet.dataset_layers(tmp_path, 7)
+
+
+def test_per_seed_losses_are_lists_in_seed_order(tmp_path):
+    parquet.write(tmp_path, "s", "L3-h8", SETTING, TRAIN, [trial(0, 0.4)], 2, set())
+    frame = pd.read_parquet(tmp_path / "trials").sort_values("step")
+    assert list(frame.iloc[0].loss_surrogate_seeds) == [0.4, 0.65]
+    assert frame.iloc[1].loss_empirical_seeds[0] == 0.2
+    assert pd.isna(frame.iloc[1].loss_empirical_seeds[1])  # NaN stored as null
+
+
+def test_a_dataset_from_before_per_seed_losses_asks_for_a_rebuild(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    old = pa.schema([f for f in parquet.schema(2) if not f.name.endswith("_seeds")])
+    folder = parquet.cell_dir(tmp_path, "s", "L3-h8")
+    folder.mkdir(parents=True)
+    pq.write_table(old.empty_table(), folder / "part-000000-000000-x.parquet")
+    with pytest.raises(parquet.ResultsError, match="older layerlr.*layerlr rebuild"):
+        parquet.dataset_layers(tmp_path, 2)

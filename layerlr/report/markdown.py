@@ -93,8 +93,8 @@ def _curvatures(r: StudyReport) -> list[str]:
              "d²L/du² with u = eta1/B, from the three points nearest the equal split "
              "(spacing: their half-width relative to the equal rate B/K); mean ± standard "
              "error over seeds, of per-seed curvatures (paired across the points).", "",
-             "| cell | step | B | alpha | spacing | closed form | surrogate | verdict | "
-             f"GD ({r.study.objective}) | verdict |",
+             "| cell | step | B | alpha | spacing | closed form | surrogate | "
+             f"surrogate verdict | GD ({r.study.objective}) | GD verdict |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for c in r.cells:
         for t in c.curvatures:

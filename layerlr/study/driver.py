@@ -262,7 +262,7 @@ def _loop(runs: list[CellRun], cfg: StudyConfig, results: Path, summary: RunSumm
                     turn += 1
                     trials, schedules = _ask(run, cfg, min(run.batch, run.remaining), summary)
                     fault("asked")
-                    actor = pool.idle.popleft()
+                    actor = pool.take(run.cell.name)
                     ref = actor.evaluate.remote(setting_of[run.cell.name], train, schedules)
                     in_flight[ref] = (actor, run, trials, schedules)
                 if not in_flight and (stopping or all(r.remaining <= 0 for r in runs)):

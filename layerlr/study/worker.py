@@ -1,7 +1,9 @@
 """Ray workers: each evaluates whole batches of trials with the engine.
 
 A worker keeps the per-seed draws of the cells it has seen, so a cell's data are drawn
-once per worker, not once per batch. The driver alone talks to Optuna.
+once per worker, not once per batch, and the per-seed work shared by all schedules of
+its last cell (seconds per batch at h = 1000). The pool sends a cell's batches to a
+worker that ran that cell last where it can. The driver alone talks to Optuna.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ class Evaluator:
         self.node = ray.get_runtime_context().get_node_id()
         self.node_ip = ray.util.get_node_ip_address()
         self.cache: OrderedDict[tuple, Any] = OrderedDict()
+        # the engine's per-seed step-1 work for the last cell only: as large as a chunk
+        self.prepared: tuple[tuple | None, dict] = (None, {})
 
     def ready(self) -> str:
         """Answers once the actor runs: the pool hands it work only then."""
@@ -53,8 +57,10 @@ class Evaluator:
             if len(self.cache) > DRAW_CACHE:
                 self.cache.popitem(last=False)
         self.cache.move_to_end(key)
+        if self.prepared[0] != key:
+            self.prepared = (key, {})  # dropped before the new cell's is made
         ev = evaluate(cell, schedules, list(train["seeds"]), draws=self.cache[key],
-                      memory_budget=self.memory)
+                      memory_budget=self.memory, prepared=self.prepared[1])
         return {"results": ev.per_schedule(), "node": self.node, "node_ip": self.node_ip,
                 "device": self.device, "seconds": time.perf_counter() - start}
 
@@ -93,6 +99,7 @@ class Pool:
         self.idle: deque[Any] = deque()  # first in, first out: work spreads over nodes
         self.live: set[Any] = set()
         self.starting: dict[Any, Any] = {}  # ready() reference -> actor
+        self.last: dict[Any, str] = {}  # actor -> the cell of its last batch
         env = environment()
         _, cpus, gpus = plan(resources)
         self.actor = ray.remote(Evaluator).options(
@@ -118,6 +125,14 @@ class Pool:
             return
         self.live.add(actor)
         self.idle.append(actor)
+
+    def take(self, cell: str) -> Any:
+        """An idle actor for a batch of ``cell``: one that ran the cell last if any is
+        idle (its step-1 work is kept), else the longest idle."""
+        actor = next((a for a in self.idle if self.last.get(a) == cell), self.idle[0])
+        self.idle.remove(actor)
+        self.last[actor] = cell
+        return actor
 
     def lost(self, actor: Any) -> None:
         self.live.discard(actor)

@@ -1,20 +1,10 @@
-"""A local Ray with 2 CPUs shared by the whole study test suite, and a study-file maker."""
+"""A study-file maker for the study tests (the shared Ray is in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import textwrap
 
 import pytest
-
-
-@pytest.fixture(scope="session")
-def ray_address():
-    import ray
-
-    ray.init(num_cpus=2, log_to_driver=False, include_dashboard=False,
-             configure_logging=False)
-    yield ray.get_runtime_context().gcs_address
-    ray.shutdown()
 
 
 @pytest.fixture

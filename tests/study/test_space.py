@@ -43,3 +43,15 @@ def test_diagonal_points_follow_the_published_sweep():
     assert len(points) == 19 + 19
     assert points[0] == (40.0, diagonal(40, 2)[0].tolist())
     assert points[-1] == (60.0, diagonal(60, 2)[-1].tolist())
+
+
+def test_diagonal_by_exponent_scales_the_budgets_with_width_and_divisions_refine_it():
+    cfg = parse_study({"name": "d", "model": {"depth": 2, "width": [64, 256]},
+                       "search": {"sampler": "grid", "diagonal_alpha": [1.5],
+                                  "diagonal_divisions": 64, "scale": 3.0}})
+    for cell in cfg.cells():
+        points = diagonal_points(cfg, cell)
+        budget = 3.0 * cell.width**1.5  # 1536 and 12288: divisible by 64
+        assert {b for b, _ in points} == {budget}
+        s = budget / 64
+        assert [r for _, r in points] == [[i * s, (64 - i) * s] for i in range(1, 64)]

@@ -1,0 +1,260 @@
+"""``layerlr report`` end to end: two real studies, every summary number recomputed here
+from the Parquet data by independent code, the figures, a running and an interrupted study.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+from matplotlib.image import imread
+
+from layerlr.report import make_report
+from layerlr.study import lock
+from layerlr.study.storage import open_storage, storage_url
+
+SWEEP = """
+name = "sweep"
+[model]
+depth = 2
+width = [32, 64, 128]
+[train]
+seeds = [1, 2, 3, 4, 5, 6]
+dtype = "float64"
+[search]
+sampler = "grid"
+diagonal_alpha = [1.3, 1.5]
+"""
+
+SEARCH = """
+name = "search"
+[model]
+depth = 3
+width = [16, 32, 64]
+[train]
+seeds = [1, 2, 3, 4]
+dtype = "float64"
+[search]
+n_trials = 10
+objective = "empirical"
+"""
+
+
+def layerlr(*args):
+    return subprocess.run([sys.executable, "-m", "layerlr.cli", *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def results(ray_address, tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    for text in (SWEEP, SEARCH):
+        study = root / "study.toml"
+        study.write_text(textwrap.dedent(text))
+        run = layerlr("run", study, "--results", root / "res", "--address", ray_address,
+                      "--quiet")
+        assert run.returncode == 0, run.stderr
+    out = layerlr("report", root / "res", "--out", root / "report")
+    assert out.returncode == 0, out.stderr
+    assert "figure 1/" in out.stderr  # progress
+    return root
+
+
+def tables(summary: str, study: str) -> dict[str, list[dict[str, str]]]:
+    """The Markdown tables of one study's section, by their ### title."""
+    section = summary.split(f"## Study `{study}`")[1].split("\n## ")[0]
+    out = {}
+    for block in section.split("### ")[1:]:
+        title, lines = block.splitlines()[0], [l for l in block.splitlines() if l.startswith("|")]
+        if lines:
+            head = [c.strip() for c in lines[0].strip("|").split("|")]
+            out[title] = [dict(zip(head, (c.strip() for c in l.strip("|").split("|"))))
+                          for l in lines[2:]]
+    return out
+
+
+def pm(text: str) -> tuple[float, float] | None:
+    if text == "—":
+        return None
+    mean, se = text.split(" ± ")
+    return float(mean), float(se)
+
+
+def close(shown: float, value: float, digits: int = 4) -> bool:
+    return shown == pytest.approx(value, rel=10 ** (1 - digits), abs=1e-300)
+
+
+def usable(frame: pd.DataFrame, study: str) -> pd.DataFrame:
+    f = frame[(frame["study"] == study) & (frame["state"] == "COMPLETE") & ~frame["diverged"]]
+    return f.assign(cell=f["cell"].astype(str))
+
+
+def seeds(rows: pd.DataFrame, column: str) -> np.ndarray:
+    return np.vstack(rows[f"{column}_seeds"].to_numpy())
+
+
+def mean_se(x: np.ndarray) -> tuple[float, float]:
+    return float(x.mean()), float(x.std(ddof=1) / math.sqrt(len(x)))
+
+
+def check_pm(text: str, expected: tuple[float, float]) -> None:
+    shown = pm(text)
+    assert close(shown[0], expected[0]) and close(shown[1], expected[1], 3), (text, expected)
+
+
+def curvature_of(rows: pd.DataFrame, budget: float, column: str | None):
+    """Per-seed parabola through the three points nearest eta1 = B/2 (numpy polyfit)."""
+    near = rows.assign(d=(rows["eta1"] - budget / 2).abs()).nsmallest(3, "d")
+    u = near["eta1"].to_numpy() / budget
+    if column is None:
+        return 2 * np.polyfit(u, near["loss_theory"].to_numpy(), 2)[0]
+    values = seeds(near, column)  # (3, S)
+    return mean_se(np.array([2 * np.polyfit(u, values[:, s], 2)[0]
+                             for s in range(values.shape[1])]))
+
+
+def verdict(mean: float, se: float) -> str:
+    return "maximum" if mean < -3 * se else "minimum" if mean > 3 * se else "undecided"
+
+
+def test_every_number_of_the_sweep_summary_is_recomputed_from_parquet(results):
+    frame = usable(pd.read_parquet(results / "res" / "trials"), "sweep")
+    t = tables((results / "report" / "summary.md").read_text(), "sweep")
+    claims: dict[tuple[str, int], list[str]] = {}
+    assert len(t["Curvature at the equal split"]) == 3 * 2 * 2
+    for row in t["Curvature at the equal split"]:
+        cell, step = row["cell"], int(row["step"])
+        at = frame[(frame["cell"] == cell) & (frame["step"] == step)]
+        sums = (at["eta1"] + at["eta2"]).round(6)
+        budget = min(sums.unique(), key=lambda b: abs(b - float(row["B"])))
+        assert close(float(row["B"]), budget)
+        width = int(cell.split("-h")[1])
+        assert close(float(row["alpha"]), math.log(budget / 2) / math.log(width))
+        line = at[sums == budget]
+        for column, name in (("loss_surrogate", "surrogate"), ("loss_population", "GD (population)")):
+            mean, se = curvature_of(line, budget, column)
+            check_pm(row[name], (mean, se))
+        assert row["surrogate verdict"] == verdict(*curvature_of(line, budget, "loss_surrogate"))
+        assert row["GD verdict"] == verdict(*curvature_of(line, budget, "loss_population"))
+        theory = curvature_of(line, budget, None)
+        assert row["closed form"] == f"{float(row['closed form'].split()[0]):.4g} " \
+                                     f"({verdict(theory, 0)})"
+        assert close(float(row["closed form"].split()[0]), theory)
+        claims.setdefault((cell, step), []).append(row["surrogate verdict"])
+    for row in t["Phase verdicts (SPEC 8)"]:
+        step = int(re.search(r"step-(\d)", row["claim"]).group(1))
+        want = "maximum" if step == 1 else "minimum"
+        got = claims[(row["cell"], step)]
+        expected = ("yes" if all(v == want for v in got) else
+                    "no" if any(v not in (want, "undecided") for v in got) else "undecided")
+        assert row["verdict"] == f"**{expected}**" and int(row["budgets"]) == len(got)
+    check_gaps(frame, t["Gap decomposition"])
+    check_best(frame, t["Best schedules"], "population", fixed=True)
+    check_scaling(t["Best schedules"], t["Width scaling"])
+
+
+def test_every_number_of_the_search_summary_is_recomputed_from_parquet(results):
+    frame = usable(pd.read_parquet(results / "res" / "trials"), "search")
+    t = tables((results / "report" / "summary.md").read_text(), "search")
+    assert "Curvature at the equal split" not in t  # a TPE study has no sweeps
+    check_gaps(frame, t["Gap decomposition"])
+    check_best(frame, t["Best schedules"], "empirical", fixed=False)
+    check_scaling(t["Best schedules"], t["Width scaling"])
+
+
+def check_gaps(frame: pd.DataFrame, rows: list[dict[str, str]]) -> None:
+    assert len(rows) == 2 * frame["cell"].nunique()
+    for row in rows:
+        at = frame[(frame["cell"] == row["cell"]) & (frame["step"] == int(row["step"]))]
+        if at["loss_theory"].notna().any():
+            at = at[at["loss_theory"].notna()]
+        assert int(row["trials"]) == len(at)
+        emp, pop, sur = (seeds(at, f"loss_{n}") for n in ("empirical", "population", "surrogate"))
+        check_pm(row["test noise"], mean_se((emp - pop).mean(0)))
+        check_pm(row["self-interaction"], mean_se((pop - sur).mean(0)))
+        theory = at["loss_theory"].to_numpy()[:, None]
+        if np.isnan(theory).any():
+            assert row["finite width"] == "—" and row["empirical − closed form"] == "—"
+        else:
+            check_pm(row["finite width"], mean_se((sur - theory).mean(0)))
+            check_pm(row["empirical − closed form"], mean_se((emp - theory).mean(0)))
+
+
+def check_best(frame: pd.DataFrame, rows: list[dict[str, str]], objective: str,
+               fixed: bool) -> None:
+    loss = f"loss_{objective}"
+    assert len(rows) == 2 * frame["cell"].nunique()
+    for row in rows:
+        at = frame[(frame["cell"] == row["cell"]) & (frame["step"] == int(row["step"]))]
+        pick = at.loc[at[loss].idxmin()] if fixed else at.loc[at["value"].idxmin()]
+        assert int(row["trial"]) == pick["trial"]
+        check_pm(row[f"{objective} loss"], (pick[loss], pick[f"{loss}_se"]))
+        rates = [float(x) for x in row["rates"].split(", ")]
+        assert all(close(a, b) for a, b in zip(rates, (pick["eta1"], pick["eta2"])))
+        budget = pick["eta1"] + pick["eta2"]
+        assert close(float(row["B"]), budget)
+        assert close(float(row["alpha"]), math.log(budget / 2) / math.log(pick["width"]))
+        assert close(float(row["max/min"]), max(rates) / min(rates), 3)
+
+
+def check_scaling(best: list[dict[str, str]], rows: list[dict[str, str]]) -> None:
+    assert rows
+    for row in rows:
+        picks = sorted((int(b["cell"].split("-h")[1]), float(b["alpha"])) for b in best
+                       if b["step"] == row["step"] and b["cell"].startswith(f"L{row['depth']}-"))
+        widths, alphas = zip(*picks)
+        assert row["widths"] == ", ".join(map(str, widths))
+        coef, cov = np.polyfit(np.log2(widths), alphas, 1, cov=True)
+        slope, se = pm(row["slope per doubling"])
+        assert slope == pytest.approx(coef[0], rel=1e-2, abs=1e-3)
+        assert se == pytest.approx(cov[0, 0] ** 0.5, rel=2e-2, abs=1e-3)
+
+
+def test_figures_exist_and_are_images_with_content(results):
+    summary = (results / "report" / "summary.md").read_text()
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", summary)
+    # sweep: 3 cells x 2 steps of landscapes, gaps per step, best, scaling; search: 2+1+1
+    assert len(links) == 6 + 2 + 1 + 1 + 2 + 1 + 1
+    for link in links:
+        image = imread(results / "report" / link)  # (rows, cols, RGBA) floats in [0, 1]
+        assert image.shape[0] >= 300 and image.shape[1] >= 400
+        colours = np.unique(image[..., :3].reshape(-1, 3).round(2), axis=0)
+        assert len(colours) > 20 and image[..., :3].std() > 0.05, link
+
+
+def test_a_running_study_says_so_and_an_interrupted_one_too(results, tmp_path):
+    res = tmp_path / "res"
+    shutil.copytree(results / "res", res)
+    store = open_storage(storage_url(res))
+    study = optuna.load_study(study_name="search/L3-h16", storage=store)
+    lock.claim(study, owner="test")  # a live driver: this process
+    report = make_report(res, tmp_path / "running")
+    text = report.summary.read_text()
+    usable_trials = usable(pd.read_parquet(res / "trials"), "search")["trial"].groupby(
+        usable(pd.read_parquet(res / "trials"), "search")["cell"]).nunique().sum()
+    assert f"**This study is running** (driver pid " in text
+    assert f"covers the {usable_trials} trials finished so far" in text
+    lock.release(study, owner="test")
+    study.ask()  # left RUNNING, as by a killed driver
+    text = make_report(res, tmp_path / "interrupted").summary.read_text()
+    assert "**Interrupted** with 1 trials unfinished" in text
+
+
+def test_report_errors_are_one_line(tmp_path, results):
+    out = layerlr("report", tmp_path / "nothing")
+    assert out.returncode == 2 and "no results in" in out.stderr and "Traceback" not in out.stderr
+    res = tmp_path / "res"
+    shutil.copytree(results / "res", res)
+    victim = next((res / "trials").glob("*/*/part-*.parquet"))
+    victim.write_bytes(b"not parquet")
+    out = layerlr("report", res)
+    assert out.returncode == 3 and "layerlr rebuild" in out.stderr
+    assert "Traceback" not in out.stderr
