@@ -57,11 +57,22 @@ def diagonal(budget: float, layers: int, divisions: int = 20) -> Tensor:
         raise ScheduleError(f"diagonal budget must be a finite number >= 2, got {budget}")
     if divisions < 2:
         raise ScheduleError(f"diagonal divisions must be >= 2, got {divisions}")
-    s = max(1, math.floor(budget / divisions))
-    n = math.floor(budget / s)
+    s, n = _grid(budget, divisions)
     i = torch.arange(1, n, dtype=torch.float64)
     rest = ((n - i) * s / (layers - 1))[:, None].expand(-1, layers - 1)
     return torch.cat([(i * s)[:, None], rest], dim=1)
+
+
+def diagonal_sum(budget: float, divisions: int = 20) -> float:
+    """What the rates of every point of :func:`diagonal` add up to: N s <= B."""
+    s, n = _grid(budget, divisions)
+    return float(n * s)
+
+
+def _grid(budget: float, divisions: int) -> tuple[int, int]:
+    """SPEC 9's step s = max(1, floor(B / divisions)) and count N = floor(B / s)."""
+    s = max(1, math.floor(budget / divisions))
+    return s, math.floor(budget / s)
 
 
 def budgets(values: float | Sequence[float]) -> list[float]:

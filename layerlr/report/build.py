@@ -8,6 +8,7 @@ to ``OUT/figures``, the summary to ``OUT/summary.md``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -94,16 +95,25 @@ def analyse_cell(cell: str, rows: pd.DataFrame, study: StudyResults) -> CellRepo
     lines = {t: curvature.lines(rows, t) for t in steps}
     tests = [_curvature_row(line, t, width, dtype, study)
              for t in steps for line in lines[t]]
+    best = [_nominal(b, study) for b in best_schedules(cell, rows, study.objective,
+                                                        study.scale)]
     return CellReport(cell, depth, width, tests,
-                      [g for t in steps if (g := gaps(rows, t)) is not None],
-                      best_schedules(cell, rows, study.objective, study.scale), lines)
+                      [g for t in steps if (g := gaps(rows, t)) is not None], best, lines)
+
+
+def _nominal(best: Best, study: StudyResults) -> Best:
+    """A best point of a diagonal sweep quoted at its sweep's budget and exponent."""
+    budget = study.nominal_budget(best.width, best.budget)
+    return dataclasses.replace(best, budget=budget,
+                               alpha=math.log(budget / study.scale) / math.log(best.width))
 
 
 def _curvature_row(line: curvature.Line, step: int, width: int, dtype: str,
                    study: StudyResults) -> CurvatureRow:
     loss = f"loss_{study.objective}"
+    budget = study.nominal_budget(width, line.budget)
     return CurvatureRow(
-        step, line.budget, math.log(line.budget / study.scale) / math.log(width),
+        step, budget, math.log(budget / study.scale) / math.log(width),
         line.spacing(), curvature.exact(line, line.rows["loss_theory"].to_numpy(float)),
         curvature.measured(line, seed_values(line.rows, "loss_surrogate"), dtype),
         curvature.measured(line, seed_values(line.rows, loss), dtype))

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from layerlr.results import read_results
+from layerlr.schedules import diagonal_sum
 from layerlr.study.config import SearchSpec, StudyConfig
 
 OBJECTIVES = ("population", "empirical")
@@ -48,6 +49,17 @@ class StudyResults:
         """The c of B = c h^alpha that budget exponents are quoted against."""
         return self.config.search.scale if self.config else SearchSpec.scale
 
+    def nominal_budget(self, width: int, realized: float) -> float:
+        """The configured diagonal budget B whose points' rates sum to ``realized``
+        (N s <= B, SPEC 9), or ``realized`` itself outside diagonal studies."""
+        search = self.config.search if self.config else None
+        if search is None or not search.is_diagonal:
+            return realized
+        for budget in search.budgets(width):
+            if abs(diagonal_sum(budget, search.diagonal_divisions) - realized) <= 1e-9 * budget:
+                return budget
+        return realized
+
     def cells(self) -> list[tuple[str, pd.DataFrame]]:
         """(cell, its usable rows): COMPLETE, not diverged; by depth, then width."""
         ok = self.frame[(self.frame["state"] == "COMPLETE") & ~self.frame["diverged"]]
@@ -57,6 +69,8 @@ class StudyResults:
 
 def load(results: str | Path, storage: str | None = None) -> list[StudyResults]:
     """Every study in ``results``, in name order, with its storage data where available."""
+    if not any((Path(results) / "trials").glob("*/*/part-*.parquet")):
+        return []
     frame = read_results(results)
     frame["study"] = frame["study"].astype(str)
     frame["cell"] = frame["cell"].astype(str)

@@ -24,6 +24,8 @@ def render(results: Path, out: Path, reports: list[StudyReport]) -> str:
     lines = [f"# layerlr report: {results}", "",
              f"Written {now} from `{results / 'trials'}` "
              f"(`pandas.read_parquet('{results / 'trials'}')` reads the same rows).", ""]
+    if not reports:
+        lines += ["No finished trials in this directory yet.", ""]
     for r in reports:
         lines += _study(r, out)
     return "\n".join(lines) + "\n"
@@ -90,7 +92,9 @@ def _curvatures(r: StudyReport) -> list[str]:
     if not any(c.curvatures for c in r.cells):
         return []
     lines = ["### Curvature at the equal split", "",
-             "d²L/du² with u = eta1/B, from the three points nearest the equal split "
+             "B is the sweep's budget (its points' rates sum to N s <= B, SPEC 9); "
+             "d²L/du² with u = eta1 / (the point's rate sum), from the three points "
+             "nearest the equal split "
              "(spacing: their half-width relative to the equal rate B/K); mean ± standard "
              "error over seeds, of per-seed curvatures (paired across the points).", "",
              "| cell | step | B | alpha | spacing | closed form | surrogate | "
@@ -123,7 +127,9 @@ def _gaps(r: StudyReport) -> list[str]:
 def _best(r: StudyReport) -> list[str]:
     lines = ["### Best schedules", "",
              "Per cell and step: the best schedule's rates at that step (for sweeps with "
-             "the same rates at every step, the best after each step separately).", "",
+             "the same rates at every step, the best after each step separately); B is "
+             "the sweep's budget in diagonal studies, else the sum of the rates, and "
+             "alpha = log(B / c) / log(h).", "",
              f"| cell | step | trial | {r.study.objective} loss | rates | B | alpha | "
              "max/min |", "|---|---|---|---|---|---|---|---|"]
     for c in r.cells:

@@ -258,7 +258,7 @@ def _loop(runs: list[CellRun], cfg: StudyConfig, results: Path, summary: RunSumm
                     open_runs = [r for r in runs if r.remaining > 0]
                     if not open_runs:
                         break
-                    run = open_runs[turn % len(open_runs)]
+                    run = _next_run(open_runs, pool.last.get(pool.idle[0]), turn)
                     turn += 1
                     trials, schedules = _ask(run, cfg, min(run.batch, run.remaining), summary)
                     fault("asked")
@@ -304,6 +304,13 @@ def _loop(runs: list[CellRun], cfg: StudyConfig, results: Path, summary: RunSumm
     finally:
         pool.shutdown()
     progress.update(final=True)
+
+
+def _next_run(open_runs: list[CellRun], last: str | None, turn: int) -> CellRun:
+    """The cell of the next batch: the next idle worker's last cell while it has work
+    (the worker keeps that cell's step-1 work), else the cells in turn."""
+    same = [r for r in open_runs if r.cell.name == last]
+    return same[0] if same else open_runs[turn % len(open_runs)]
 
 
 def _ask(run: CellRun, cfg: StudyConfig, size: int,

@@ -121,6 +121,12 @@ def curvature_of(rows: pd.DataFrame, budget: float, column: str | None):
                              for s in range(values.shape[1])]))
 
 
+def spec9_sum(budget: float) -> float:
+    """SPEC 9: s = max(1, floor(B/20)), N = floor(B/s); every point's rates sum to N s."""
+    s = max(1, math.floor(budget / 20))
+    return math.floor(budget / s) * s
+
+
 def verdict(mean: float, se: float) -> str:
     return "maximum" if mean < -3 * se else "minimum" if mean > 3 * se else "undecided"
 
@@ -133,12 +139,12 @@ def test_every_number_of_the_sweep_summary_is_recomputed_from_parquet(results):
     for row in t["Curvature at the equal split"]:
         cell, step = row["cell"], int(row["step"])
         at = frame[(frame["cell"] == cell) & (frame["step"] == step)]
-        sums = (at["eta1"] + at["eta2"]).round(6)
-        budget = min(sums.unique(), key=lambda b: abs(b - float(row["B"])))
-        assert close(float(row["B"]), budget)
-        width = int(cell.split("-h")[1])
-        assert close(float(row["alpha"]), math.log(budget / 2) / math.log(width))
-        line = at[sums == budget]
+        width, alpha = int(cell.split("-h")[1]), float(row["alpha"])
+        assert alpha in (1.3, 1.5)  # the study's diagonal_alpha, and its budget:
+        assert close(float(row["B"]), 2 * width**alpha)
+        line = at[(at["eta1"] + at["eta2"]).round(6) == spec9_sum(2 * width**alpha)]
+        assert len(line) == 19
+        budget = spec9_sum(2 * width**alpha)
         for column, name in (("loss_surrogate", "surrogate"), ("loss_population", "GD (population)")):
             mean, se = curvature_of(line, budget, column)
             check_pm(row[name], (mean, se))
@@ -157,7 +163,7 @@ def test_every_number_of_the_sweep_summary_is_recomputed_from_parquet(results):
                     "no" if any(v not in (want, "undecided") for v in got) else "undecided")
         assert row["verdict"] == f"**{expected}**" and int(row["budgets"]) == len(got)
     check_gaps(frame, t["Gap decomposition"])
-    check_best(frame, t["Best schedules"], "population", fixed=True)
+    check_best(frame, t["Best schedules"], "population", fixed=True, diagonal=(1.3, 1.5))
     check_scaling(t["Best schedules"], t["Width scaling"])
 
 
@@ -189,7 +195,7 @@ def check_gaps(frame: pd.DataFrame, rows: list[dict[str, str]]) -> None:
 
 
 def check_best(frame: pd.DataFrame, rows: list[dict[str, str]], objective: str,
-               fixed: bool) -> None:
+               fixed: bool, diagonal: tuple[float, ...] = ()) -> None:
     loss = f"loss_{objective}"
     assert len(rows) == 2 * frame["cell"].nunique()
     for row in rows:
@@ -200,6 +206,9 @@ def check_best(frame: pd.DataFrame, rows: list[dict[str, str]], objective: str,
         rates = [float(x) for x in row["rates"].split(", ")]
         assert all(close(a, b) for a, b in zip(rates, (pick["eta1"], pick["eta2"])))
         budget = pick["eta1"] + pick["eta2"]
+        if diagonal:  # quoted at the sweep's budget B = 2 h^alpha
+            (alpha,) = [a for a in diagonal if spec9_sum(2 * pick["width"]**a) == budget]
+            budget = 2 * pick["width"]**alpha
         assert close(float(row["B"]), budget)
         assert close(float(row["alpha"]), math.log(budget / 2) / math.log(pick["width"]))
         assert close(float(row["max/min"]), max(rates) / min(rates), 3)
@@ -258,3 +267,10 @@ def test_report_errors_are_one_line(tmp_path, results):
     out = layerlr("report", res)
     assert out.returncode == 3 and "layerlr rebuild" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_a_directory_without_finished_trials_gets_a_report_that_says_so(tmp_path):
+    (tmp_path / "res" / "trials").mkdir(parents=True)
+    report = make_report(tmp_path / "res")
+    assert "No finished trials in this directory yet." in report.summary.read_text()
+    assert report.figures == []
