@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 
+import naive
 import pytest
 import torch
 
-import naive
 from layerlr import Setting, draw, evaluate
 from layerlr.draws import orthonormal, raw_draws
 

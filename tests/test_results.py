@@ -5,10 +5,10 @@ from __future__ import annotations
 import optuna
 import pandas as pd
 import pytest
+from trials import finished_trial
 
 from layerlr import Setting
 from layerlr import results as parquet
-from trials import finished_trial
 
 TRAIN = {"seeds": [1, 2], "protocol": "native", "dtype": "float32"}
 SETTING = Setting(family="readout", depth=3, width=8)

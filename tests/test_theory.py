@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from layerlr import Setting, closed_form, evaluate
-from layerlr import theory
+from layerlr import Setting, closed_form, evaluate, theory
 
 DRAWS = 2000  # independent seeds per Monte Carlo estimate
 

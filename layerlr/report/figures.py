@@ -23,7 +23,8 @@ def landscape(lines: list[Line], step: int, objective: str, title: str, path: Pa
     """Loss after ``step`` against eta1, one curve per budget coloured by B (the paper's
     figures): measured mean +- SE over seeds, closed form dashed, equal split marked."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    norm = Normalize(min(l.budget for l in lines), max(l.budget for l in lines) + 1e-12)
+    budgets = [line.budget for line in lines]
+    norm = Normalize(min(budgets), max(budgets) + 1e-12)
     cmap = plt.get_cmap("viridis")
     loss = f"loss_{objective}"
     for line in lines:

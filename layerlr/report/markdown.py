@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 
 def render(results: Path, out: Path, reports: list[StudyReport]) -> str:
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [f"# layerlr report: {results}", "",
              f"Written {now} from `{results / 'trials'}` "
              f"(`pandas.read_parquet('{results / 'trials'}')` reads the same rows).", ""]

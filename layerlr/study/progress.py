@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 REFRESH_S = 1.0  # on a terminal
 LOG_EVERY_S = 10.0  # otherwise (a log file, CI)

@@ -15,10 +15,10 @@ def frame(schedules, losses, values):
     """One row per (trial, step); schedules[trial][step] = (eta1, eta2)."""
     out = []
     for trial, (schedule, loss, value) in enumerate(zip(schedules, losses, values)):
-        for step, (rates, l) in enumerate(zip(schedule, loss), start=1):
+        for step, (rates, mean) in enumerate(zip(schedule, loss), start=1):
             out.append({"trial": trial, "step": step, "depth": 2, "width": 100,
-                        "eta1": rates[0], "eta2": rates[1], "loss_population": l,
-                        "loss_population_se": l / 10, "value": value})
+                        "eta1": rates[0], "eta2": rates[1], "loss_population": mean,
+                        "loss_population_se": mean / 10, "value": value})
     return pd.DataFrame(out)
 
 
@@ -51,7 +51,8 @@ def test_slope_and_error_agree_with_numpy_least_squares():
     widths, alphas = [32, 64, 128, 256], [1.31, 1.28, 1.35, 1.33]
     rows = width_scaling([fake_best(w, a) for w, a in zip(widths, alphas)])
     coef, cov = np.polyfit(np.log2(widths), alphas, 1, cov=True)
-    assert rows[0].slope == pytest.approx(coef[0]) and rows[0].se == pytest.approx(cov[0, 0] ** 0.5)
+    assert rows[0].slope == pytest.approx(coef[0])
+    assert rows[0].se == pytest.approx(cov[0, 0] ** 0.5)
 
 
 def test_two_widths_give_a_slope_without_error_one_width_nothing():

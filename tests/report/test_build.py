@@ -73,11 +73,12 @@ def tables(summary: str, study: str) -> dict[str, list[dict[str, str]]]:
     section = summary.split(f"## Study `{study}`")[1].split("\n## ")[0]
     out = {}
     for block in section.split("### ")[1:]:
-        title, lines = block.splitlines()[0], [l for l in block.splitlines() if l.startswith("|")]
+        title = block.splitlines()[0]
+        lines = [line for line in block.splitlines() if line.startswith("|")]
         if lines:
             head = [c.strip() for c in lines[0].strip("|").split("|")]
-            out[title] = [dict(zip(head, (c.strip() for c in l.strip("|").split("|"))))
-                          for l in lines[2:]]
+            out[title] = [dict(zip(head, (c.strip() for c in line.strip("|").split("|"))))
+                          for line in lines[2:]]
     return out
 
 
@@ -145,7 +146,8 @@ def test_every_number_of_the_sweep_summary_is_recomputed_from_parquet(results):
         line = at[(at["eta1"] + at["eta2"]).round(6) == spec9_sum(2 * width**alpha)]
         assert len(line) == 19
         budget = spec9_sum(2 * width**alpha)
-        for column, name in (("loss_surrogate", "surrogate"), ("loss_population", "GD (population)")):
+        for column, name in (("loss_surrogate", "surrogate"),
+                             ("loss_population", "GD (population)")):
             mean, se = curvature_of(line, budget, column)
             check_pm(row[name], (mean, se))
         assert row["surrogate verdict"] == verdict(*curvature_of(line, budget, "loss_surrogate"))
@@ -247,9 +249,9 @@ def test_a_running_study_says_so_and_an_interrupted_one_too(results, tmp_path):
     lock.claim(study, owner="test")  # a live driver: this process
     report = make_report(res, tmp_path / "running")
     text = report.summary.read_text()
-    usable_trials = usable(pd.read_parquet(res / "trials"), "search")["trial"].groupby(
-        usable(pd.read_parquet(res / "trials"), "search")["cell"]).nunique().sum()
-    assert f"**This study is running** (driver pid " in text
+    done = usable(pd.read_parquet(res / "trials"), "search")
+    usable_trials = done.groupby("cell")["trial"].nunique().sum()
+    assert "**This study is running** (driver pid " in text
     assert f"covers the {usable_trials} trials finished so far" in text
     lock.release(study, owner="test")
     study.ask()  # left RUNNING, as by a killed driver

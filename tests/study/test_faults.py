@@ -105,8 +105,9 @@ def test_unwritable_results_directory_then_fixed(ray_address, make_study, tmp_pa
 
 
 def test_a_full_disk_is_a_clear_error(monkeypatch, tmp_path):
-    from layerlr import Setting
     from trials import finished_trial
+
+    from layerlr import Setting
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
