@@ -3,13 +3,14 @@
 For every study in the dataset and every cell of it: the curvature tests at the equal
 split (:mod:`.curvature`), the gap decomposition (:mod:`.gaps`) and the best schedules
 (:mod:`.best`); across cells, the width scaling of the best budget exponent. Figures go
-to ``OUT/figures``, the summary to ``OUT/summary.md``.
+to ``OUT/figures/<study>/``, the summary to ``OUT/summary.md``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,9 +76,9 @@ def make_report(results: str | Path, out: str | Path | None = None,
     (out / "figures").mkdir(parents=True, exist_ok=True)
     reports = []
     for study in load(results, storage):
-        cells = []
-        for i, (cell, rows) in enumerate(study.cells(), start=1):
-            say(f"{study.name}: analysing cell {cell} ({i}/{len(study.cells())})")
+        cells, todo = [], study.cells()
+        for i, (cell, rows) in enumerate(todo, start=1):
+            say(f"{study.name}: analysing cell {cell} ({i}/{len(todo)})")
             cells.append(analyse_cell(cell, rows, study))
         report = StudyReport(study, cells, width_scaling([b for c in cells for b in c.best]))
         _draw(report, out / "figures", say)
@@ -136,8 +137,11 @@ def _draw(report: StudyReport, folder: Path, say: Callable[[str], None]) -> None
         jobs.append(("best", figures.best_shares, (best, f"{name}: best schedules")))
     if report.scaling:
         jobs.append(("scaling", figures.scaling, (report.scaling, f"{name}: alpha* vs width")))
+    folder = folder / _safe(name)
+    shutil.rmtree(folder, ignore_errors=True)  # an earlier report's figures, maybe stale
+    folder.mkdir(parents=True)
     for i, (stem, draw, args) in enumerate(jobs, start=1):
-        path = folder / f"{_safe(name)}-{stem}.png"
+        path = folder / f"{stem}.png"
         draw(*args, path)
         report.figures.append(path)
         say(f"{name}: figure {i}/{len(jobs)} {path}")
