@@ -37,6 +37,7 @@ class Best:
     rates: tuple[float, ...]  # per layer, at ``step``
     budget: float  # sum of ``rates``
     alpha: float  # log(budget / scale) / log(width)
+    edge: bool = False  # at the edge of the searched budgets: the optimum may lie beyond
 
     @property
     def imbalance(self) -> float:

@@ -96,17 +96,19 @@ def analyse_cell(cell: str, rows: pd.DataFrame, study: StudyResults) -> CellRepo
     lines = {t: curvature.lines(rows, t) for t in steps}
     tests = [_curvature_row(line, t, width, dtype, study)
              for t in steps for line in lines[t]]
-    best = [_nominal(b, study) for b in best_schedules(cell, rows, study.objective,
-                                                        study.scale)]
+    best = [_quote(b, study, str(first["family"]))
+            for b in best_schedules(cell, rows, study.objective, study.scale)]
     return CellReport(cell, depth, width, tests,
                       [g for t in steps if (g := gaps(rows, t)) is not None], best, lines)
 
 
-def _nominal(best: Best, study: StudyResults) -> Best:
-    """A best point of a diagonal sweep quoted at its sweep's budget and exponent."""
+def _quote(best: Best, study: StudyResults, family: str) -> Best:
+    """A best schedule quoted at its sweep's budget and exponent (diagonal studies),
+    and marked when it lies at the edge of the budgets searched."""
     budget = study.nominal_budget(best.width, best.budget)
-    return dataclasses.replace(best, budget=budget,
-                               alpha=math.log(budget / study.scale) / math.log(best.width))
+    alpha = math.log(budget / study.scale) / math.log(best.width)
+    return dataclasses.replace(best, budget=budget, alpha=alpha,
+                               edge=study.at_edge(best.width, family, budget, alpha))
 
 
 def _curvature_row(line: curvature.Line, step: int, width: int, dtype: str,

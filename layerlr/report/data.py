@@ -15,7 +15,7 @@ import pandas as pd
 
 from layerlr.results import read_results
 from layerlr.schedules import diagonal_sum
-from layerlr.study.config import SearchSpec, StudyConfig
+from layerlr.study.config import DEFAULT_ALPHA, SearchSpec, StudyConfig
 
 OBJECTIVES = ("population", "empirical")
 
@@ -59,6 +59,21 @@ class StudyResults:
             if abs(diagonal_sum(budget, search.diagonal_divisions) - realized) <= 1e-9 * budget:
                 return budget
         return realized
+
+    def at_edge(self, width: int, family: str, budget: float, alpha: float) -> bool:
+        """Whether a best schedule sits at the edge of the budgets the study searched
+        (its smallest or largest diagonal budget; within 2% of the ends of the alpha
+        range), where the optimum may lie beyond. False when that is unknown."""
+        search = self.config.search if self.config else None
+        if search is None:
+            return False
+        if search.is_diagonal:
+            budgets = search.budgets(width)
+            return len(budgets) > 1 and budget in (min(budgets), max(budgets))
+        if search.rates != "budget":
+            return False
+        lo, hi = search.alpha or DEFAULT_ALPHA[family]
+        return not lo + 0.02 * (hi - lo) <= alpha <= hi - 0.02 * (hi - lo)
 
     def cells(self) -> list[tuple[str, pd.DataFrame]]:
         """(cell, its usable rows): COMPLETE, not diverged; by depth, then width."""

@@ -129,15 +129,17 @@ def _best(r: StudyReport) -> list[str]:
              "Per cell and step: the best schedule's rates at that step (for sweeps with "
              "the same rates at every step, the best after each step separately); B is "
              "the sweep's budget in diagonal studies, else the sum of the rates, and "
-             "alpha = log(B / c) / log(h).", "",
+             "alpha = log(B / c) / log(h). *edge*: the smallest or largest budget the study "
+             "searched (diagonal budgets, or within 2% of the ends of the alpha range): the "
+             "optimum may lie beyond it.", "",
              f"| cell | step | trial | {r.study.objective} loss | rates | B | alpha | "
-             "max/min |", "|---|---|---|---|---|---|---|---|"]
+             "max/min | edge |", "|---|---|---|---|---|---|---|---|---|"]
     for c in r.cells:
         for b in c.best:
             rates = ", ".join(_num(x) for x in b.rates)
             lines.append(f"| {c.cell} | {b.step} | {b.trial} | {_pm(Estimate(b.loss, b.se))} "
                          f"| {rates} | {_num(b.budget)} | {_num(b.alpha)} | "
-                         f"{_num(b.imbalance)} |")
+                         f"{_num(b.imbalance)} | {'edge' if b.edge else ''} |")
     return lines + [""]
 
 

@@ -214,6 +214,10 @@ def check_best(frame: pd.DataFrame, rows: list[dict[str, str]], objective: str,
         assert close(float(row["B"]), budget)
         assert close(float(row["alpha"]), math.log(budget / 2) / math.log(pick["width"]))
         assert close(float(row["max/min"]), max(rates) / min(rates), 3)
+        alpha = math.log(budget / 2) / math.log(pick["width"])
+        # the searched range: both diagonal budgets are its ends; readout's alpha 0 - 0.8
+        at_edge = bool(diagonal) or not 0.016 <= alpha <= 0.784
+        assert row["edge"] == ("edge" if at_edge else ""), row
 
 
 def check_scaling(best: list[dict[str, str]], rows: list[dict[str, str]]) -> None:
