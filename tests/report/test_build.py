@@ -7,14 +7,13 @@ from __future__ import annotations
 import math
 import re
 import shutil
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import optuna
 import pandas as pd
 import pytest
+from command import layerlr
 from matplotlib.image import imread
 
 from layerlr.report import make_report
@@ -46,11 +45,6 @@ dtype = "float64"
 n_trials = 10
 objective = "empirical"
 """
-
-
-def layerlr(*args):
-    return subprocess.run([sys.executable, "-m", "layerlr.cli", *map(str, args)],
-                          capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture(scope="module")

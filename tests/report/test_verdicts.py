@@ -3,11 +3,10 @@ failure at the boundary h = 256, alpha = 1.5 (matrix, two steps)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 
 import pytest
+from command import layerlr
 
 from layerlr.report import make_report
 
@@ -47,9 +46,8 @@ diagonal_divisions = 64  # s = 128: B = 8192 exactly, points +-3.1% of B/2 apart
 def run_and_report(text: str, address: str, tmp_path):
     study = tmp_path / "study.toml"
     study.write_text(textwrap.dedent(text))
-    run = subprocess.run([sys.executable, "-m", "layerlr.cli", "run", study, "--results",
-                          tmp_path / "res", "--address", address, "--quiet"],
-                         capture_output=True, text=True, timeout=600)
+    run = layerlr("run", study, "--results", tmp_path / "res", "--address", address, "--quiet",
+                  timeout=600)
     assert run.returncode == 0, run.stderr
     report = make_report(tmp_path / "res", tmp_path / "report")
     (cell,) = report.studies[0].cells

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
+from functools import partial
 
+import command
 import pytest
+
+layerlr = partial(command.layerlr, timeout=120)
 
 GOOD = """
 name = "cli"
@@ -16,11 +18,6 @@ width = 8
 [search]
 n_trials = 4
 """
-
-
-def layerlr(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "layerlr.cli", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd, timeout=120)
 
 
 @pytest.mark.parametrize("text,needle", [

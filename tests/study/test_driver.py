@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 
 import optuna
 import pandas as pd
 import pytest
 import torch
+from command import COMMAND, layerlr
 
 from layerlr import evaluate
 from layerlr.study import StudyChanged, load_study, run_study
@@ -94,10 +93,8 @@ batch_size = 2
 
 
 def run_cli(study, results, address, fault=None, timeout=180):
-    env = dict(os.environ, LAYERLR_FAULT=fault or "")
-    return subprocess.run([sys.executable, "-m", "layerlr.cli", "run", str(study), "--results",
-                           str(results), "--address", address, "--quiet"],
-                          env=env, capture_output=True, text=True, timeout=timeout)
+    return layerlr("run", study, "--results", results, "--address", address, "--quiet",
+                   env={"LAYERLR_FAULT": fault or ""}, timeout=timeout)
 
 
 def check_exact(results, cfg, target=None):
@@ -129,7 +126,7 @@ def test_sigkill_of_the_driver_then_rerun_is_exact(ray_address, make_study, tmp_
 def test_sigkill_at_a_random_moment_then_rerun_is_exact(ray_address, make_study, tmp_path):
     study = make_study(TPE.replace("n_trials = 30", "n_trials = 60"))
     results = tmp_path / "res"
-    proc = subprocess.Popen([sys.executable, "-m", "layerlr.cli", "run", str(study),
+    proc = subprocess.Popen([*COMMAND, "run", str(study),
                              "--results", str(results), "--address", ray_address, "--quiet"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
@@ -160,7 +157,7 @@ def test_sigkill_during_a_grid_study_then_rerun_runs_every_point_once(ray_addres
 def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(ray_address, make_study, tmp_path):
     study = make_study(TPE.replace("n_trials = 30", "n_trials = 80"))
     results = tmp_path / "res"
-    proc = subprocess.Popen([sys.executable, "-m", "layerlr.cli", "run", str(study),
+    proc = subprocess.Popen([*COMMAND, "run", str(study),
                              "--results", str(results), "--address", ray_address, "--quiet"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import errno
 import os
-import subprocess
-import sys
 
 import optuna
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from command import layerlr
 
 from layerlr import results as parquet
 from layerlr.study import load_study, run_study
@@ -34,12 +33,6 @@ batch_size = 3
 
 def quiet(_: str) -> None:
     pass
-
-
-def layerlr(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "layerlr.cli", *map(str, args)],
-                          capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, **(env or {})))
 
 
 def counts(results, cfg):

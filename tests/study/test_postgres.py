@@ -9,7 +9,6 @@ import secrets
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from wsgiref.util import setup_testing_defaults
@@ -17,6 +16,7 @@ from wsgiref.util import setup_testing_defaults
 import optuna
 import pandas as pd
 import pytest
+from command import COMMAND, layerlr
 
 from layerlr.study import load_study
 
@@ -87,7 +87,7 @@ def test_two_studies_at_once_on_one_postgres_and_the_password_stays_secret(
         study = tmp_path / f"{name}.toml"
         study.write_text(STUDY.format(name=name))
         procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "layerlr.cli", "run", str(study), "--results",
+            [*COMMAND, "run", str(study), "--results",
              str(tmp_path / name), "--address", ray_address],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     outputs = {name: p.communicate(timeout=300) for name, p in procs.items()}
@@ -106,8 +106,7 @@ def test_two_studies_at_once_on_one_postgres_and_the_password_stays_secret(
         for f in (tmp_path / name).rglob("*"):
             if f.is_file():
                 assert SECRET.encode() not in f.read_bytes(), f
-    status = subprocess.run([sys.executable, "-m", "layerlr.cli", "status"], env=env,
-                            capture_output=True, text=True, timeout=120)
+    status = layerlr("status", env={"LAYERLR_STORAGE": postgres_url}, timeout=120)
     assert status.returncode == 0 and SECRET not in status.stdout + status.stderr
     assert "alpha" in status.stdout and "beta" in status.stdout
 
