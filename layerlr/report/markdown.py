@@ -60,102 +60,99 @@ def _state(r: StudyReport) -> list[str]:
 
 
 def _verdicts(r: StudyReport) -> list[str]:
-    lines = ["### Phase verdicts (SPEC 8)", "",
-             "Each claim is decided by the curvature test at the equal split "
-             "(next table) over every budget of the cell: *yes* when every budget shows "
-             "it, *no* when one shows the opposite, *undecided* otherwise. The verdict is "
-             "the realized surrogate's, the quantity whose expectation the paper's closed "
-             "forms give; the closed form's and the GD loss's are beside it. Where GD "
-             "differs, self-interaction (see the gap decomposition) shapes the GD loss.", "",
-             f"| cell | claim | verdict | closed form | GD ({r.study.objective}) | budgets |",
-             "|---|---|---|---|---|---|"]
-    rows = 0
+    title = "Phase verdicts (SPEC 8)"
+    if not any(c.curvatures for c in r.cells):
+        return [f"### {title}", "",
+                "No diagonal sweeps (search.diagonal or search.diagonal_alpha) in this "
+                "study: the curvature tests need points along a budget around the equal "
+                "split.", ""]
+    rows = []
     for c in r.cells:
         for step in sorted({t.step for t in c.curvatures}):
             tests = [t for t in c.curvatures if t.step == step]
             theory = ("—" if any(t.theory is None for t in tests)
                       else claim(step, [t.theory.verdict for t in tests]))
-            lines.append(f"| {c.cell} | {claim_text(step)} | "
-                         f"**{claim(step, [t.surrogate.verdict for t in tests])}** | "
-                         f"{theory} | {claim(step, [t.gd.verdict for t in tests])} | "
-                         f"{len(tests)} |")
-            rows += 1
-    if not rows:
-        return ["### Phase verdicts (SPEC 8)", "",
-                "No diagonal sweeps (search.diagonal or search.diagonal_alpha) in this "
-                "study: the curvature tests need points along a budget around the equal "
-                "split.", ""]
-    return lines + [""]
+            rows.append([c.cell, claim_text(step),
+                         f"**{claim(step, [t.surrogate.verdict for t in tests])}**", theory,
+                         claim(step, [t.gd.verdict for t in tests]), len(tests)])
+    return _table(title,
+                  "Each claim is decided by the curvature test at the equal split "
+                  "(next table) over every budget of the cell: *yes* when every budget shows "
+                  "it, *no* when one shows the opposite, *undecided* otherwise. The verdict "
+                  "is the realized surrogate's, the quantity whose expectation the paper's "
+                  "closed forms give; the closed form's and the GD loss's are beside it. "
+                  "Where GD differs, self-interaction (see the gap decomposition) shapes the "
+                  "GD loss.",
+                  ["cell", "claim", "verdict", "closed form", f"GD ({r.study.objective})",
+                   "budgets"], rows)
 
 
 def _curvatures(r: StudyReport) -> list[str]:
     if not any(c.curvatures for c in r.cells):
         return []
-    lines = ["### Curvature at the equal split", "",
-             "B is the sweep's budget (its points' rates sum to N s <= B, SPEC 9); "
-             "d²L/du² with u = eta1 / (the point's rate sum), from the three points "
-             "nearest the equal split "
-             "(spacing: their half-width relative to the equal rate B/K); mean ± standard "
-             "error over seeds, of per-seed curvatures (paired across the points).", "",
-             "| cell | step | B | alpha | spacing | closed form | surrogate | "
-             f"surrogate verdict | GD ({r.study.objective}) | GD verdict |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for c in r.cells:
-        for t in c.curvatures:
-            theory = "—" if t.theory is None else f"{_num(t.theory.mean)} ({t.theory.verdict})"
-            lines.append(f"| {c.cell} | {t.step} | {_num(t.budget)} | {_num(t.alpha)} | "
-                         f"±{_num(100 * t.spacing)}% | {theory} | {_pm(t.surrogate)} | "
-                         f"{t.surrogate.verdict} | {_pm(t.gd)} | {t.gd.verdict} |")
-    return lines + [""]
+    rows = [[c.cell, t.step, _num(t.budget), _num(t.alpha), f"±{_num(100 * t.spacing)}%",
+             "—" if t.theory is None else f"{_num(t.theory.mean)} ({t.theory.verdict})",
+             _pm(t.surrogate), t.surrogate.verdict, _pm(t.gd), t.gd.verdict]
+            for c in r.cells for t in c.curvatures]
+    return _table("Curvature at the equal split",
+                  "B is the sweep's budget (its points' rates sum to N s <= B, SPEC 9); "
+                  "d²L/du² with u = eta1 / (the point's rate sum), from the three points "
+                  "nearest the equal split (spacing: their half-width relative to the equal "
+                  "rate B/K); mean ± standard error over seeds, of per-seed curvatures "
+                  "(paired across the points).",
+                  ["cell", "step", "B", "alpha", "spacing", "closed form", "surrogate",
+                   "surrogate verdict", f"GD ({r.study.objective})", "GD verdict"], rows)
 
 
 def _gaps(r: StudyReport) -> list[str]:
-    lines = ["### Gap decomposition", "",
-             "Measured empirical loss minus the closed form, split into test-set noise "
-             "(empirical − population), self-interaction (population − surrogate) and "
-             "finite-width fluctuation (surrogate − closed form); each averaged over the "
-             "cell's trials seed by seed, mean ± standard error over seeds.", "",
-             "| cell | step | trials | empirical − closed form | "
-             + " | ".join(PARTS) + " |", "|---|---|---|---|---|---|---|"]
-    for c in r.cells:
-        for g in c.gaps:
-            lines.append(f"| {c.cell} | {g.step} | {g.trials} | {_pm(g.total)} | "
-                         + " | ".join(_pm(g.parts[p]) for p in PARTS) + " |")
-    return lines + [""]
+    rows = [[c.cell, g.step, g.trials, _pm(g.total), *(_pm(g.parts[p]) for p in PARTS)]
+            for c in r.cells for g in c.gaps]
+    return _table("Gap decomposition",
+                  "Measured empirical loss minus the closed form, split into test-set noise "
+                  "(empirical − population), self-interaction (population − surrogate) and "
+                  "finite-width fluctuation (surrogate − closed form); each averaged over the "
+                  "cell's trials seed by seed, mean ± standard error over seeds.",
+                  ["cell", "step", "trials", "empirical − closed form", *PARTS], rows)
 
 
 def _best(r: StudyReport) -> list[str]:
-    lines = ["### Best schedules", "",
-             "Per cell and step: the best schedule's rates at that step (for sweeps with "
-             "the same rates at every step, the best after each step separately); B is "
-             "the sweep's budget in diagonal studies, else the sum of the rates, and "
-             "alpha = log(B / c) / log(h). *edge*: the smallest or largest budget the study "
-             "searched (diagonal budgets, or within 2% of the ends of the alpha range): the "
-             "optimum may lie beyond it.", "",
-             f"| cell | step | trial | {r.study.objective} loss | rates | B | alpha | "
-             "max/min | edge |", "|---|---|---|---|---|---|---|---|---|"]
-    for c in r.cells:
-        for b in c.best:
-            rates = ", ".join(_num(x) for x in b.rates)
-            lines.append(f"| {c.cell} | {b.step} | {b.trial} | {_pm(Estimate(b.loss, b.se))} "
-                         f"| {rates} | {_num(b.budget)} | {_num(b.alpha)} | "
-                         f"{_num(b.imbalance)} | {'edge' if b.edge else ''} |")
-    return lines + [""]
+    rows = [[c.cell, b.step, b.trial, _pm(Estimate(b.loss, b.se)),
+             ", ".join(_num(x) for x in b.rates), _num(b.budget), _num(b.alpha),
+             _num(b.imbalance), "edge" if b.edge else ""]
+            for c in r.cells for b in c.best]
+    return _table("Best schedules",
+                  "Per cell and step: the best schedule's rates at that step (for sweeps "
+                  "with the same rates at every step, the best after each step separately); "
+                  "B is the sweep's budget in diagonal studies, else the sum of the rates, "
+                  "and alpha = log(B / c) / log(h). *edge*: the smallest or largest budget the "
+                  "study searched (diagonal budgets, or within 2% of the ends of the alpha "
+                  "range): the optimum may lie beyond it.",
+                  ["cell", "step", "trial", f"{r.study.objective} loss", "rates", "B", "alpha",
+                   "max/min", "edge"], rows)
 
 
 def _scaling(r: StudyReport) -> list[str]:
-    lines = ["### Width scaling", ""]
     if not r.scaling:
-        return lines + ["Needs at least two widths at one depth.", ""]
-    lines += ["alpha* of the best schedule against width; slope of the least-squares "
-              "line alpha* = a + b log2(h), with its standard error from the residuals "
-              "(needs three widths).", "",
-              "| depth | step | widths | alpha* | slope per doubling |", "|---|---|---|---|---|"]
-    for s in r.scaling:
-        slope = _num(s.slope) if s.se is None else f"{_num(s.slope)} ± {_num(s.se, 3)}"
-        lines.append(f"| {s.depth} | {s.step} | {', '.join(map(str, s.widths))} | "
-                     f"{', '.join(_num(a) for a in s.alphas)} | {slope} |")
-    return lines + [""]
+        return ["### Width scaling", "", "Needs at least two widths at one depth.", ""]
+    rows = [[s.depth, s.step, ", ".join(map(str, s.widths)),
+             ", ".join(_num(a) for a in s.alphas),
+             _num(s.slope) if s.se is None else f"{_num(s.slope)} ± {_num(s.se, 3)}"]
+            for s in r.scaling]
+    return _table("Width scaling",
+                  "alpha* of the best schedule against width; slope of the least-squares "
+                  "line alpha* = a + b log2(h), with its standard error from the residuals "
+                  "(needs three widths).",
+                  ["depth", "step", "widths", "alpha*", "slope per doubling"], rows)
+
+
+def _table(title: str, text: str, header: list[str], rows: list[list[object]]) -> list[str]:
+    """A ``### title`` section: ``text``, then a Markdown table of ``rows``."""
+    return [f"### {title}", "", text, "", _row(header), _row(["---"] * len(header)),
+            *(_row(row) for row in rows), ""]
+
+
+def _row(cells: list[object]) -> str:
+    return "| " + " | ".join(map(str, cells)) + " |"
 
 
 def _pm(e: Estimate | Curvature | None) -> str:
