@@ -114,12 +114,11 @@ def evaluate(setting: Setting, schedules: object, seeds: list[int], *,
     dyn = MatrixDynamics() if setting.family == "matrix" else ReadoutDynamics()
     chunk = chunk_size(setting, len(seeds), rates.shape[1], draws.beta.element_size(),
                        memory_budget, draws.beta.device)
-    cache = {} if prepared is None else prepared
-    for flag in (False, True) if surrogate else (False,):
-        if (flag, rates.shape[1]) not in cache:
-            cache[flag, rates.shape[1]] = dyn.prepare(draws, flag, rates.shape[1])
-    shared = {flag: cache[flag, rates.shape[1]]
-              for flag in ((False, True) if surrogate else (False,))}
+    cache, steps, shared = {} if prepared is None else prepared, rates.shape[1], {}
+    for flag in (False, True) if surrogate else (False,):  # signal_only: GD, surrogate
+        if (flag, steps) not in cache:
+            cache[flag, steps] = dyn.prepare(draws, flag, steps)
+        shared[flag] = cache[flag, steps]
     parts = [_run_chunk(dyn, draws, shared, rates[i:i + chunk], divergence)
              for i in range(0, rates.shape[0], chunk)]
     measured = {k: torch.cat([p[0][k] for p in parts], 1) for k in LOSSES}

@@ -71,10 +71,15 @@ def best_schedules(cell: str, rows: pd.DataFrame, objective: str, scale: float) 
         pick = at.loc[at[loss].idxmin()] if fixed else at[at["trial"] == best_trial].iloc[0]
         rates = tuple(float(pick[c]) for c in cols)
         width, budget = int(pick["width"]), sum(rates)
-        alpha = math.log(budget / scale) / math.log(width) if budget > 0 else math.nan
         out.append(Best(cell, int(pick["depth"]), width, int(step), int(pick["trial"]),
-                        float(pick[loss]), float(pick[f"{loss}_se"]), rates, budget, alpha))
+                        float(pick[loss]), float(pick[f"{loss}_se"]), rates, budget,
+                        budget_exponent(budget, scale, width)))
     return out
+
+
+def budget_exponent(budget: float, scale: float, width: int) -> float:
+    """alpha with budget = scale h^alpha (SPEC 8); NaN for a zero budget."""
+    return math.log(budget / scale) / math.log(width) if budget > 0 else math.nan
 
 
 def width_scaling(best: list[Best]) -> list[Scaling]:

@@ -9,7 +9,6 @@ to ``OUT/figures/<study>/``, the summary to ``OUT/summary.md``.
 from __future__ import annotations
 
 import dataclasses
-import math
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from layerlr.report import curvature, figures
-from layerlr.report.best import Best, Scaling, best_schedules, width_scaling
+from layerlr.report.best import Best, Scaling, best_schedules, budget_exponent, width_scaling
 from layerlr.report.data import StudyResults, load, seed_values
 from layerlr.report.gaps import Gaps, gaps
 from layerlr.report.markdown import render
@@ -106,7 +105,7 @@ def _quote(best: Best, study: StudyResults, family: str) -> Best:
     """A best schedule quoted at its sweep's budget and exponent (diagonal studies),
     and marked when it lies at the edge of the budgets searched."""
     budget = study.nominal_budget(best.width, best.budget)
-    alpha = math.log(budget / study.scale) / math.log(best.width)
+    alpha = budget_exponent(budget, study.scale, best.width)
     return dataclasses.replace(best, budget=budget, alpha=alpha,
                                edge=study.at_edge(best.width, family, budget, alpha))
 
@@ -116,7 +115,7 @@ def _curvature_row(line: curvature.Line, step: int, width: int, dtype: str,
     loss = f"loss_{study.objective}"
     budget = study.nominal_budget(width, line.budget)
     return CurvatureRow(
-        step, budget, math.log(budget / study.scale) / math.log(width),
+        step, budget, budget_exponent(budget, study.scale, width),
         line.spacing(), curvature.exact(line, line.rows["loss_theory"].to_numpy(float)),
         curvature.measured(line, seed_values(line.rows, "loss_surrogate"), dtype),
         curvature.measured(line, seed_values(line.rows, loss), dtype))

@@ -136,6 +136,7 @@ class Pool:
 
     def lost(self, actor: Any) -> None:
         self.live.discard(actor)
+        self.last.pop(actor, None)
         ray.kill(actor)
 
     def shutdown(self) -> None:
