@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -18,13 +19,18 @@ OK, ERROR, BAD_INPUT, ENVIRONMENT, TRIALS_FAILED, INTERRUPTED = 0, 1, 2, 3, 4, 1
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops a run as Ctrl-C does
     try:
         return args.func(args)
     except KeyboardInterrupt:
         _err("interrupted; run the same command again to resume")
         return INTERRUPTED
-    except Exception as err:  # the last resort: one line, no traceback unless asked
+    except Exception as err:  # one line, no traceback unless asked
         return _report(err)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,7 +60,8 @@ def _parser() -> argparse.ArgumentParser:
                              ("rebuild", _rebuild, "rewrite the Parquet dataset from the "
                                                    "storage (after a damaged file)")):
         cmd = sub.add_parser(name, help=text)
-        cmd.add_argument("study", nargs="?", help="the study file (or give --results)")
+        cmd.add_argument("study", nargs="?", help="the study file or its results directory "
+                                                  "(or give --results)")
         _where(cmd)
         if name == "best":
             cmd.add_argument("--top", type=int, default=3, help="schedules per cell")
@@ -77,27 +84,17 @@ def _run(args: argparse.Namespace) -> int:
     results = Path(args.results or Path("results") / cfg.name)
     import optuna  # the heavy imports, once the study file is known to be good
 
-    from layerlr.results import ResultsError
-    from layerlr.study.driver import StudyChanged, run_study
-    from layerlr.study.lock import StudyLocked
+    from layerlr.study.driver import run_study
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        summary = run_study(cfg, results, args.storage, args.address, args.restart,
-                            echo=_out, progress=not args.quiet,
-                            dashboard_host=args.dashboard_host)
-    except ConnectionError as err:
-        _err(f"cannot reach the Ray cluster at {args.address}: {err}")
-        return ENVIRONMENT
-    except StudyChanged as err:
-        _err(str(err))
-        return BAD_INPUT
-    except (StudyLocked, ResultsError) as err:
-        _err(str(err))
-        return ENVIRONMENT
+    summary = run_study(cfg, results, args.storage, args.address, args.restart,
+                        echo=_out, progress=not args.quiet, dashboard_host=args.dashboard_host)
+    where = (f"on {len(summary.nodes)} Ray node(s)" if summary.ray
+             else "in this process (a local Ray would not have paid for its start-up)")
+    rate = summary.told / summary.wall if summary.wall > 0 else 0.0
     _out(f"done: {summary.complete} trials complete, {summary.failed} failed, "
-         f"{summary.diverged} diverged (told as {1e6:g}); this run used "
-         f"{len(summary.nodes)} Ray node(s)")
+         f"{summary.diverged} diverged (told as {1e6:g}); this run told {summary.told} "
+         f"trials in {summary.wall:.1f} s ({rate:.1f} trials/s) {where}")
     for line in summary.errors:
         _out(f"  failed: {line}")
     _out(f"results: {results / 'trials'}  ->  pandas.read_parquet('{results / 'trials'}')")
@@ -149,21 +146,16 @@ def _report_cmd(args: argparse.Namespace) -> int:
              "study wrote, e.g. results/quickstart")
         return BAD_INPUT
     from layerlr.report import make_report
-    from layerlr.results import ResultsError
 
     echo = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
-    try:
-        report = make_report(args.results, args.out, args.storage, echo=echo)
-    except ResultsError as err:
-        _err(str(err))
-        return ENVIRONMENT
+    report = make_report(args.results, args.out, args.storage, echo=echo)
     _out(f"report: {report.summary} ({len(report.figures)} figures in "
          f"{report.out / 'figures'})")
     return OK
 
 
 def _study_filter(args: argparse.Namespace) -> str | None:
-    if args.study is None:
+    if args.study is None or Path(args.study).is_dir():
         return None
     from layerlr.study.config import load_study
 
@@ -171,36 +163,66 @@ def _study_filter(args: argparse.Namespace) -> str | None:
 
 
 def _storage(args: argparse.Namespace) -> str | None:
-    from layerlr.study.storage import storage_url
+    """The storage URL or journal path of the command's study, or None (said why)."""
+    from layerlr.study.storage import resolve
 
-    if args.storage:
-        return args.storage
+    if args.study is not None and Path(args.study).is_dir() and args.results is None:
+        args.results = args.study  # `layerlr status results/quickstart`
     results = args.results
     if results is None and args.study is not None:
         from layerlr.study.config import load_study
 
         results = Path("results") / load_study(args.study).name
+    if args.storage:
+        resolve(results or ".", args.storage)  # a malformed URL: StorageURLError, exit 2
+        return args.storage
     if results is None:
-        _err("give a study file, --results DIR or --storage URL")
+        _err("give a study file, a results directory, --results DIR or --storage URL")
         return None
-    if not (Path(results) / "optuna.db").exists():
-        _err(f"no study storage in {results} (no optuna.db); run a study there first")
+    spec = resolve(results)
+    if not spec.path.is_file():
+        _err(f"no study storage in {results} (no optuna.log or optuna.db); run a study there "
+             "first")
         return None
-    return storage_url(results)
+    return str(spec.path) if spec.kind == "journal" else spec.url
 
 
 def _report(err: Exception) -> int:
+    """One line for an error, and the exit code of its kind (see the module doc)."""
     from layerlr.study.config import StudyFileError
 
     if isinstance(err, StudyFileError):
         for line in err.problems:
             _err(f"{err.source}: {line}")
         return BAD_INPUT
+    code = _code(err)
+    if code is not None:
+        _err(str(err))
+        return code
     if os.environ.get("LAYERLR_DEBUG"):
         traceback.print_exc()
     _err(f"{type(err).__name__}: {err}")
     _err("(set LAYERLR_DEBUG=1 to see the traceback)")
     return ERROR
+
+
+def _code(err: Exception) -> int | None:
+    """BAD_INPUT or ENVIRONMENT for the errors layerlr raises on purpose, else None."""
+    import importlib
+
+    kinds = {"layerlr.study.driver": {"StudyChanged": BAD_INPUT, "ClusterError": ENVIRONMENT},
+             "layerlr.study.worker": {"PlanError": BAD_INPUT},
+             "layerlr.study.storage": {"StorageURLError": BAD_INPUT,
+                                       "StorageError": ENVIRONMENT},
+             "layerlr.study.lock": {"StudyLocked": ENVIRONMENT},
+             "layerlr.results": {"ResultsError": ENVIRONMENT}}
+    for module, names in kinds.items():
+        if module not in sys.modules:  # not imported: none of its errors was raised
+            continue
+        for name, code in names.items():
+            if isinstance(err, getattr(importlib.import_module(module), name)):
+                return code
+    return None
 
 
 def _out(line: str) -> None:

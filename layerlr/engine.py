@@ -135,14 +135,33 @@ def chunk_size(setting: Setting, seeds: int, steps: int, itemsize: int,
         budget = DEFAULT_CPU_BUDGET
         if device.type == "cuda":
             budget = torch.cuda.mem_get_info(device)[0] // 2
+    return max(1, int(budget // (_schedule_floats(setting, steps) * itemsize * seeds)))
+
+
+def _schedule_floats(setting: Setting, steps: int) -> int:
+    """Floats one schedule of one seed needs in a chunk."""
     h, d, k = setting.width, setting.d, setting.layers
     if setting.family == "matrix":
         # W1, W2, M, Sigma M, Z M and the step-1 combinations, one run at a time
-        floats = 8 * (d * h + h * h)
-    else:
-        # U, V columns of two runs, the chains and the matvec temporaries
-        floats = 4 * k * steps * (d + h) + 8 * k * h + 8 * d
-    return max(1, int(budget // (floats * itemsize * seeds)))
+        return 8 * (d * h + h * h)
+    # U, V columns of two runs, the chains and the matvec temporaries
+    return 4 * k * steps * (d + h) + 8 * k * h + 8 * d
+
+
+def footprint(setting: Setting, seeds: int, steps: int, itemsize: int) -> tuple[int, int]:
+    """(bytes of the draws and per-seed work, bytes of one schedule) of an evaluation.
+
+    The first part is paid once per cell (drawing X, x_test and the weights, then the
+    per-seed products every schedule shares); the second per schedule of a chunk. Used
+    to refuse settings that cannot fit before anything runs.
+    """
+    h, d, n, m, o, k = (setting.width, setting.d, setting.n, setting.test_size,
+                        setting.outputs, setting.layers)
+    raw = n * d + m * d + d * h + (k - 1) * h * h + n * o + d * o  # one seed's draws
+    kept = d * d + 2 * d * o + min(m, d) * d + d * h + (k - 1) * h * h + h
+    shared = 40 * d * h if setting.family == "matrix" else 4 * (d + h)
+    draws = (raw + seeds * (kept + shared)) * itemsize
+    return draws, _schedule_floats(setting, steps) * itemsize * seeds
 
 
 def _run_chunk(dyn, draws: Draw, prepared: dict, rates: Tensor,

@@ -6,7 +6,12 @@ trial and recorded step. It is written
 
 - atomically: each file is written under a dot-name, which readers skip, then renamed;
 - idempotently: a trial is written only if its number is not yet in its cell's files,
-  so re-exporting after a crash never duplicates a row.
+  so re-exporting after a crash never duplicates a row;
+- with a CRC checksum per page, which :func:`cell_trials` verifies, so that a file
+  damaged anywhere (not only in its footer) is named rather than read.
+
+Rows are made by :func:`table` where the trials were told (a sampler process) and
+written by :func:`write_table` where the results directory is (the driver).
 
 ``pandas.read_parquet("RESULTS/trials")`` reads it (filters included); so does
 :func:`read_results`. Every file of a dataset has the same columns, so that readers that
@@ -23,6 +28,7 @@ from urllib.parse import quote
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
 import pyarrow.parquet as pq
 
 from layerlr.setting import Setting
@@ -63,12 +69,24 @@ def cell_dir(results: str | Path, study: str, cell: str) -> Path:
 
 
 def exported(results: str | Path, study: str, cell: str) -> set[int]:
-    """Trial numbers already in the cell's files."""
+    """Trial numbers already in the cell's files (every file verified, see cell_trials)."""
+    return set(cell_trials(results, study, cell))
+
+
+def cell_trials(results: str | Path, study: str, cell: str) -> dict[int, tuple[str, float]]:
+    """Trial number -> (state, objective value) of every trial in the cell's files.
+
+    Each file is read whole with its page checksums verified: a file damaged anywhere
+    raises :class:`ResultsError` naming it and the command that rebuilds the dataset.
+    """
     folder = cell_dir(results, study, cell)
     files = sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
-    out: set[int] = set()
+    out: dict[int, tuple[str, float]] = {}
     for f in files:
-        out.update(_read(f, results, columns=["trial"]).column("trial").to_pylist())
+        t = _read(f, results)
+        for trial, state, value in zip(*(t.column(c).to_pylist()
+                                         for c in ("trial", "state", "value"))):
+            out[trial] = (state, value)
     return out
 
 
@@ -77,7 +95,7 @@ def damaged(results: str | Path) -> list[Path]:
     bad = []
     for f in sorted((Path(results) / "trials").glob("*/*/part-*.parquet")):
         try:
-            pq.read_table(f)
+            pq.read_table(f, page_checksum_verification=True)
         except (pa.ArrowException, OSError):
             bad.append(f)
     return bad
@@ -85,7 +103,7 @@ def damaged(results: str | Path) -> list[Path]:
 
 def _read(path: Path, results: str | Path, columns: list[str] | None = None) -> pa.Table:
     try:
-        return pq.read_table(path, columns=columns)
+        return pq.read_table(path, columns=columns, page_checksum_verification=True)
     except (pa.ArrowException, OSError) as err:
         raise ResultsError(f"{path} is damaged ({err}); rebuild the dataset from the storage "
                            f"with: layerlr rebuild --results {results}") from err
@@ -104,25 +122,50 @@ def write(results: str | Path, study: str, cell: str, setting: Setting, train: d
     ``done`` is the cell's :func:`exported` set, kept by the caller and updated here;
     ``layers`` the rate columns, from :func:`dataset_layers`.
     """
-    todo = [t for t in trials if should_export(t) and t.number not in done]
-    if not todo:
+    todo = [t for t in trials if t.number not in done]
+    rows = table(todo, setting, train, layers)
+    if rows is None:
         return 0
-    rows = [row for t in todo for row in _rows(t, setting, train, layers)]
-    table = pa.Table.from_pylist(rows, schema=schema(layers))
+    return write_table(results, study, cell, rows, done)
+
+
+def table(trials: list[Any], setting: Setting, train: dict, layers: int) -> pa.Table | None:
+    """The rows of the exportable ``trials`` (see :func:`should_export`), or None."""
+    rows = [row for t in trials if should_export(t) for row in _rows(t, setting, train, layers)]
+    return pa.Table.from_pylist(rows, schema=schema(layers)) if rows else None
+
+
+def write_table(results: str | Path, study: str, cell: str, rows: pa.Table,
+                done: set[int]) -> int:
+    """Write ``rows`` (from :func:`table`) as one file, less the trials in ``done``. -> rows.
+
+    ``results`` must exist: a results directory deleted during a run is reported, not
+    made again. ``done`` is updated with the trials written.
+    """
+    results = Path(results)
+    if not results.is_dir():
+        raise ResultsError(f"the results directory {results} was deleted or replaced during "
+                           "the run; the trials are safe in the Optuna storage")
+    if done:
+        keep = pa.compute.invert(pa.compute.is_in(rows.column("trial"),
+                                                  pa.array(sorted(done), pa.int64())))
+        rows = rows.filter(keep)
+    if rows.num_rows == 0:
+        return 0
     folder = cell_dir(results, study, cell)
-    numbers = sorted(t.number for t in todo)
+    numbers = sorted(set(rows.column("trial").to_pylist()))
     name = f"part-{numbers[0]:06d}-{numbers[-1]:06d}-{uuid.uuid4().hex[:8]}.parquet"
     try:
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f".{name}.tmp"
-        pq.write_table(table, tmp)
+        pq.write_table(rows, tmp, write_page_checksum=True)
         os.replace(tmp, folder / name)
     except OSError as err:
         raise ResultsError(f"cannot write results to {folder}: {err.strerror or err}; "
                            "fix the directory (space, permissions) and run again: "
                            "the trials are safe in the Optuna storage") from err
     done.update(numbers)
-    return len(rows)
+    return rows.num_rows
 
 
 def read_results(results: str | Path, filters: Any = None) -> pd.DataFrame:

@@ -94,7 +94,7 @@ def load(results: str | Path, storage: str | None = None) -> list[StudyResults]:
     url = storage or _default_storage(results)
     if url is None:
         for s in studies:
-            s.notes.append(f"no storage found ({Path(results) / 'optuna.db'}): objective "
+            s.notes.append(f"no storage found ({Path(results) / 'optuna.log'}): objective "
                            f"and budget scale assumed ({s.objective}, c = {s.scale:g})")
         return studies
     for s in studies:
@@ -112,19 +112,23 @@ def seed_values(rows: pd.DataFrame, column: str) -> np.ndarray:
 
 
 def _default_storage(results: str | Path) -> str | None:
-    from layerlr.study.storage import storage_url
+    """The results directory's own storage (journal or an older SQLite file), if any."""
+    from layerlr.study.storage import resolve
 
-    return storage_url(results) if (Path(results) / "optuna.db").exists() else None
+    spec = resolve(results)
+    if not spec.path.is_file():
+        return None
+    return str(spec.path) if spec.kind == "journal" else spec.url
 
 
 def _attach_storage(s: StudyResults, url: str) -> None:
     import optuna
 
     from layerlr.study.lock import alive
-    from layerlr.study.storage import open_storage, redact, split_name
+    from layerlr.study.storage import open_storage, redact, resolve, split_name
 
     try:
-        store = open_storage(url)
+        store = open_storage(resolve(".", url), create=False)
         names = [n for n in optuna.get_all_study_names(store) if split_name(n)[0] == s.name]
     except Exception as err:  # a report still works from Parquet alone
         s.notes.append(f"storage {redact(url)} not readable ({type(err).__name__}): "

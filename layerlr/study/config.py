@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,9 @@ RATES = ("budget", "free")
 OBJECTIVES = ("population", "empirical")
 DTYPES = ("float32", "float64")
 PROTOCOLS = ("native", "published")
+MAX_FILE_BYTES = 1 << 20  # a study file is a few hundred bytes; refuse anything huge
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # a name is also a folder and a key
+MIN_CPUS_PER_WORKER = 0.5
 # Budget exponents alpha with B = scale * h^alpha that bracket the SPEC 8 regimes.
 DEFAULT_ALPHA = {"matrix": (1.0, 1.6), "readout": (0.0, 0.8)}
 
@@ -100,7 +104,7 @@ class ResourceSpec:
     """[resources]: how trials are spread over Ray workers."""
 
     workers: int | None = None  # None: fill the cluster
-    cpus_per_worker: float = 1.0  # also the torch threads of a CPU worker
+    cpus_per_worker: float | None = None  # None: a whole node (its CPUs as torch threads)
     gpus_per_worker: float | None = None  # None: 1 when the cluster has GPUs, else 0
     batch_size: int | None = None  # trials per batch; None adapts to ~0.5 s batches
     memory_mb: int | None = None  # engine working memory per worker (None: engine default)
@@ -157,9 +161,16 @@ def load_study(path: str | Path) -> StudyConfig:
     """Read and validate a study file; raises :class:`StudyFileError` listing every problem."""
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text())
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise StudyFileError(str(path), [f"larger than {MAX_FILE_BYTES >> 20} MiB: not a "
+                                             "study file; pass the path of a .toml study file"])
+        raw = tomllib.loads(data.decode("utf-8"))
     except FileNotFoundError:
         raise StudyFileError(str(path), ["file not found; pass the path of a .toml study file"])
+    except IsADirectoryError:
+        raise StudyFileError(str(path), ["is a directory; pass the path of a .toml study file"])
     except (OSError, UnicodeDecodeError) as err:
         raise StudyFileError(str(path), [f"cannot read the file: {err}"])
     except tomllib.TOMLDecodeError as err:
@@ -171,7 +182,7 @@ def parse_study(raw: dict[str, Any], source: str = "<study>") -> StudyConfig:
     """Validate a parsed study file (see the README for every key)."""
     p = _Problems()
     p.unknown(raw, "", ["name", "model", "train", "search", "resources"])
-    name = p.string(raw, "name", required=True)
+    name = _name(p.string(raw, "name", required=True), p)
     tables = {k: p.table(raw, k) for k in ("model", "train", "search", "resources")}
     model = _model(tables["model"], p)
     train = _train(tables["train"], p)
@@ -179,6 +190,7 @@ def parse_study(raw: dict[str, Any], source: str = "<study>") -> StudyConfig:
     resources = _resources(tables["resources"], p)
     if model is not None:
         _check_cells(model, p)
+        _check_rates(model, search, p)
     if p.lines:
         raise StudyFileError(source, p.lines)
     return StudyConfig(name, model, train, search, resources)
@@ -256,12 +268,52 @@ def _resources(t: dict, p: _Problems) -> ResourceSpec:
               "whole number of GPUs")
     return ResourceSpec(
         workers=p.integer(t, "resources.workers", minimum=1),
-        cpus_per_worker=p.number(t, "resources.cpus_per_worker", 1.0, minimum=0.0,
-                                 strict=True),
+        cpus_per_worker=p.number(t, "resources.cpus_per_worker",
+                                 minimum=MIN_CPUS_PER_WORKER),
         gpus_per_worker=gpus,
         batch_size=p.integer(t, "resources.batch_size", minimum=1),
         memory_mb=p.integer(t, "resources.memory_mb", minimum=1),
     )
+
+
+def _name(name: str | None, p: _Problems) -> str | None:
+    """A study name names folders and storage keys: letters, digits, '.', '_', '-'."""
+    if name is not None and (not NAME.fullmatch(name) or set(name) == {"."}):
+        p.add(f"name: {name[:40]!r}{'...' if len(name) > 40 else ''} is not a valid study "
+              "name; use 1 to 100 letters, digits, '.', '_' or '-', starting with a letter "
+              "or digit (it names the results folder)")
+        return None
+    return name
+
+
+def _check_rates(model: ModelSpec, search: SearchSpec, p: _Problems) -> None:
+    """Refuse rate ranges whose largest rate overflows a float at some width."""
+    for width in model.widths:
+        family = model.family or "readout"
+        for key, top in _largest_rates(search, width, family):
+            if top is None or not math.isfinite(top):
+                p.add(f"search.{key} (width {width}): the largest rate overflows a float "
+                      "(about 1.8e308); lower it")
+                return
+
+
+def _largest_rates(search: SearchSpec, width: int, family: str) -> list[tuple[str, float | None]]:
+    def power(exponent: float, scale: float = 1.0) -> float | None:
+        try:
+            return scale * float(width) ** exponent
+        except OverflowError:
+            return None
+
+    out = []
+    if search.diagonal_alpha is not None:
+        out.append(("diagonal_alpha", power(max(search.diagonal_alpha), search.scale)))
+    elif search.diagonal is None and search.rates == "free":
+        lo_hi = search.exponent or (0.0, 1.7)
+        out.append(("exponent", power(lo_hi[1])))
+    elif search.diagonal is None:
+        lo_hi = search.alpha or DEFAULT_ALPHA.get(family, (0.0, 1.6))
+        out.append(("alpha", power(lo_hi[1], search.scale)))
+    return out
 
 
 def _check_cells(model: ModelSpec, p: _Problems) -> None:

@@ -1,18 +1,24 @@
-"""The driver: Optuna ask/tell for every cell, batches of trials spread over Ray workers.
+"""The driver: a study's cells run to their trial counts, resumably, on the local lane or Ray.
 
-Data flow: validated config -> sampler proposes schedules (``ask``) -> a Ray worker
-evaluates a batch with the engine -> results are told to Optuna (``tell``) -> the told
-trials are written to Parquet from the storage.
+Data flow: validated config -> a sampler proposes schedules (``ask``) -> an evaluator
+runs a batch with the engine -> the sampler tells Optuna -> the driver writes the told
+trials' rows to Parquet. The driver owns the bookkeeping, not the trials: samplers and
+evaluators run in its process (:class:`~layerlr.study.lanes.LocalLane`) or on Ray
+(:class:`~layerlr.study.lanes.RayLanes`).
 
-Resume: trials left RUNNING by a driver that died are failed and their schedules
-enqueued again (Optuna's heartbeat does not cover ask/tell), and finished trials missing
-from Parquet are written, before any new trial is asked.
+Before anything is written the study file, the storage URL and the resources are
+checked, and a cluster given by ``--address`` must answer. Resume: trials left RUNNING
+by a driver that died are failed and their schedules enqueued again (Optuna's heartbeat
+does not cover ask/tell); the Parquet dataset is verified (page checksums) and must
+agree with the storage; finished trials missing from it are written.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import shutil
+import signal
 import time
 import uuid
 import zlib
@@ -23,46 +29,64 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-import ray
 from optuna.trial import TrialState
 
 from layerlr import results as parquet
 from layerlr.study.config import Cell, StudyConfig
 from layerlr.study.faults import fault
-from layerlr.study.lock import BEAT_S, beat_lock, claim, release
+from layerlr.study.lanes import WAIT_S, Job, LocalLane, RayLanes
+from layerlr.study.lock import BEAT_S, StudyLocked, alive, beat_lock, claim, release
 from layerlr.study.progress import Progress
-from layerlr.study.space import diagonal_points, suggest
-from layerlr.study.storage import open_storage, redact, split_name, storage_url, study_name
-from layerlr.study.worker import Pool
+from layerlr.study.sampler import CellSampler, Told, enqueue_grid, train_of
+from layerlr.study.space import diagonal_points
+from layerlr.study.storage import (StorageError, StorageSpec, file_identity, open_storage,
+                                   resolve, split_name, study_name, vanished)
+from layerlr.study.worker import PlanError, local_node, plan, ray_nodes
 
-DIVERGED_VALUE = 1e6  # objective told for a diverged schedule: finite, so every sampler copes
-TARGET_BATCH_S = 0.5  # batches grow until one takes about this long
+TARGET_BATCH_S = 0.5  # batches grow until one takes about this long, ask and tell included
 GROW_S = 10  # how often the worker pool follows the cluster's size
+FAIL_STREAK = 3  # a cell whose batches fail this many times in a row with one error stops
+RAY_PAYS_S = 20.0  # a local run starts Ray when its projected time on one lane exceeds this
+CONNECT_S = 30  # longest wait for a Ray cluster given by --address
 
 
 class StudyChanged(RuntimeError):
     """The study file changed under an existing study name."""
 
 
+class ClusterError(RuntimeError):
+    """The Ray cluster cannot be reached."""
+
+
 @dataclass
 class CellRun:
-    """A cell's Optuna study and this run's bookkeeping."""
+    """A cell's Optuna study (in the driver's storage) and this run's bookkeeping."""
 
     cell: Cell
     study: optuna.Study
     target: int  # COMPLETE trials wanted
+    grid: bool = False  # trials come from the queue of grid points
+    queued: int = 0  # grid: WAITING trials left to ask
     complete: int = 0
     in_flight: int = 0
     told: int = 0  # this run
     failed: int = 0
     diverged: int = 0
     batch: int = 2  # trials in the next batch
-    layers: int = 2  # rate columns of the Parquet dataset
+    best: float | None = None
     exported: set[int] = field(default_factory=set)  # trial numbers already in Parquet
+    streak: tuple[str | None, int] = (None, 0)  # the last error and how often in a row
+    stopped: str | None = None  # why this cell asks no more
+    cost: float = 0.0  # seconds per trial, ask + evaluate + tell, last batch
+    batches: int = 0  # told this run
     started: float = field(default_factory=time.monotonic)
 
     @property
     def remaining(self) -> int:
+        if self.stopped:
+            return 0
+        if self.grid:
+            return self.queued
         return self.target - self.complete - self.in_flight
 
 
@@ -71,12 +95,18 @@ class RunSummary:
     results: Path
     storage: str  # redacted
     complete: int = 0
+    told: int = 0  # trials told by this run
     failed: int = 0
     diverged: int = 0
     errors: list[str] = field(default_factory=list)
     interrupted: bool = False
     nodes: set[str] = field(default_factory=set)
-    seconds: dict[str, float] = field(default_factory=dict)  # wall time by activity
+    ray: bool = False  # whether this run started or joined Ray
+    wall: float = 0.0  # seconds in run_study
+    seconds: dict[str, float] = field(default_factory=dict)  # by activity, summed
+
+    def add(self, activity: str, seconds: float) -> None:
+        self.seconds[activity] = self.seconds.get(activity, 0.0) + seconds
 
     @contextmanager
     def timed(self, activity: str):
@@ -85,8 +115,7 @@ class RunSummary:
         try:
             yield
         finally:
-            self.seconds[activity] = (self.seconds.get(activity, 0.0)
-                                      + time.perf_counter() - start)
+            self.add(activity, time.perf_counter() - start)
 
 
 def run_study(cfg: StudyConfig, results: str | Path, storage: str | None = None,
@@ -95,58 +124,115 @@ def run_study(cfg: StudyConfig, results: str | Path, storage: str | None = None,
               dashboard_host: str = "127.0.0.1") -> RunSummary:
     """Run every cell of ``cfg`` to its trial count; resumable (see the module doc).
 
-    ``storage`` is any SQLAlchemy URL (default: RESULTS/optuna.db); ``address`` joins a
-    Ray cluster, else a local Ray starts with its dashboard on ``dashboard_host``.
+    ``storage`` is a journal path, Redis or SQLAlchemy URL (default: the journal
+    RESULTS/optuna.log); ``address`` joins a Ray cluster, else the run starts in the
+    driver's process and starts a local Ray (dashboard on ``dashboard_host``) when Ray
+    would pay for its start-up.
     """
+    begin = time.perf_counter()
     results = Path(results)
-    url = storage_url(results, storage)
-    store = open_storage(url)
-    summary = RunSummary(results, redact(url))
+    check_results_dir(results)
+    spec = resolve(results, storage)
+    nodes = connect(address, dashboard_host) if address else [local_node()]
+    check_fits(cfg, nodes)
+    store = open_storage(spec)
+    summary = RunSummary(results, spec.shown, ray=bool(address))
     owner = uuid.uuid4().hex
-    _claim(store, cfg, restart, results)
-    runs = [_open_cell(store, cfg, cell, results, owner) for cell in cfg.cells()]
+    claim_study(store, cfg, restart, results, owner)
+    runs: list[CellRun] = []
     try:
-        for run in runs:
-            _recover(run, cfg, results, echo)
+        layers = parquet.dataset_layers(results, max(c.setting.layers for c in cfg.cells()))
+        for cell in cfg.cells():
+            runs.append(open_cell(store, cfg, cell, results, owner, layers, echo))
         if any(run.remaining > 0 for run in runs):
-            _connect(address, dashboard_host)
-            with summary.timed("loop"):
-                _loop(runs, cfg, results, summary, echo, progress, owner)
+            Execution(cfg, spec, runs, results, summary, layers, owner, echo, progress,
+                      address, dashboard_host).run()
         for run in runs:
-            _export(run, cfg, results, _finished(run.study))
+            export(run, cfg, results, layers, finished(run.study))
     finally:
         for run in runs:
-            release(run.study, owner)
+            try:
+                release(run.study, owner)
+            except StorageError:  # the storage is gone: the run's own error says so
+                break
     summary.complete = sum(run.complete for run in runs)
+    summary.wall = time.perf_counter() - begin
     return summary
 
 
-def _connect(address: str | None, dashboard_host: str) -> None:
-    """Join ``address``, or start a local Ray whose dashboard listens on dashboard_host."""
-    if ray.is_initialized():
-        return
-    if address:
+def check_results_dir(results: Path) -> None:
+    if results.exists() and not results.is_dir():
+        raise parquet.ResultsError(f"--results {results} is a file, not a directory; give a "
+                                   "directory (it is created if missing)")
+
+
+def connect(address: str, dashboard_host: str = "127.0.0.1") -> list[dict]:
+    """Join the Ray cluster at ``address`` within ``CONNECT_S``. -> its alive nodes."""
+    import ray
+
+    if not ray.is_initialized():
+        _reachable(address)
         ray.init(address=address, log_to_driver=False, configure_logging=False)
-    else:
-        ray.init(address="local", log_to_driver=False, configure_logging=False,
-                 dashboard_host=dashboard_host)
+    return ray_nodes()
 
 
-def _claim(store, cfg: StudyConfig, restart: bool, results: Path) -> None:
-    """Refuse a study name already used with other settings; ``restart`` wipes it first.
+def _reachable(address: str) -> None:
+    """Refuse at once an address whose GCS port does not answer (Ray would retry for
+    minutes)."""
+    import socket
 
-    Every cell study of the name records the study's identity; a changed file (say a
-    new width) differs from it even where the cell itself is new.
+    if address in ("auto", "local") or address.startswith("ray://"):
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=CONNECT_S).close()
+    except (OSError, ValueError) as err:
+        raise ClusterError(f"cannot reach the Ray cluster at {address}: "
+                           f"{getattr(err, 'strerror', None) or err}") from None
+
+
+def check_fits(cfg: StudyConfig, nodes: list[dict]) -> None:
+    """Refuse resources the cluster cannot provide and cells that cannot fit in memory.
+
+    Raises :class:`~layerlr.study.worker.PlanError` (bad input) naming the key.
     """
+    from layerlr.engine import footprint
+
+    slots = plan(cfg.resources, nodes)
+    per_node: dict[str, int] = {}
+    for slot in slots:
+        per_node[slot.node] = per_node.get(slot.node, 0) + 1
+    memory = min(n["memory"] / per_node.get(n["id"], 1) for n in nodes if n["id"] in per_node)
+    itemsize = 4 if cfg.train.dtype == "float32" else 8
+    for cell in cfg.cells():
+        draws, schedule = footprint(cell.setting, len(cfg.train.seeds), cfg.train.steps,
+                                    itemsize)
+        need = draws + schedule
+        if need > 0.8 * memory:
+            raise PlanError(
+                f"model (cell {cell.name}): one worker needs about {need / 2**30:.3g} GiB "
+                f"(draws of {len(cfg.train.seeds)} seeds and one schedule), more than the "
+                f"{memory / 2**30:.3g} GiB a worker has here; lower model.width, n, d or "
+                "test_size, use fewer seeds, or fewer workers per node")
+
+
+def claim_study(store, cfg: StudyConfig, restart: bool, results: Path, owner: str) -> None:
+    """Refuse a study another live driver runs, and a name used with other settings;
+    ``restart`` wipes the study (once no live driver holds it)."""
     names = [n for n in optuna.get_all_study_names(store) if split_name(n)[0] == cfg.name]
+    studies = [optuna.load_study(study_name=n, storage=store) for n in names]
+    for study in studies:
+        held = study.user_attrs.get("driver")
+        if held and held["owner"] != owner and alive(held):
+            claim(study, owner)  # raises StudyLocked naming the driver
     if restart:
         for name in names:
             optuna.delete_study(study_name=name, storage=store)
         shutil.rmtree(parquet.study_dir(results, cfg.name), ignore_errors=True)
         return
     identity = cfg.identity()
-    for name in names:
-        stored = optuna.load_study(study_name=name, storage=store).user_attrs.get("config")
+    for study in studies:
+        stored = study.user_attrs.get("config")
         if stored is not None:  # filled in with the defaults of keys added since
             stored = StudyConfig.from_identity(cfg.name, stored).identity()
         if stored is not None and stored != identity:
@@ -156,235 +242,453 @@ def _claim(store, cfg: StudyConfig, restart: bool, results: Path) -> None:
                                "a new name")
 
 
-def _open_cell(store, cfg: StudyConfig, cell: Cell, results: Path, owner: str) -> CellRun:
+def open_cell(store, cfg: StudyConfig, cell: Cell, results: Path, owner: str, layers: int,
+              echo: Callable[[str], None]) -> CellRun:
+    """The cell's study, recovered: stale trials requeued, grid queued, Parquet checked."""
     study = optuna.create_study(storage=store, study_name=study_name(cfg.name, cell.name),
                                 direction="minimize", load_if_exists=True)
     if "config" not in study.user_attrs:
         study.set_user_attr("config", cfg.identity())
     claim(study, owner)
-    complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-    study.sampler = _sampler(cfg, cell, seed_salt=len(study.get_trials(deepcopy=False)))
-    layers = parquet.dataset_layers(results, max(c.setting.layers for c in cfg.cells()))
-    return CellRun(cell, study, _target(cfg, cell), complete,
-                   batch=cfg.resources.batch_size or 2, layers=layers,
-                   exported=parquet.exported(results, cfg.name, cell.name))
-
-
-def _target(cfg: StudyConfig, cell: Cell) -> int:
-    if cfg.search.is_diagonal and cfg.search.sampler == "grid":
-        return len(diagonal_points(cfg, cell))
-    return cfg.search.n_trials
-
-
-def _sampler(cfg: StudyConfig, cell: Cell, seed_salt: int) -> optuna.samplers.BaseSampler:
-    """The configured sampler, seeded per cell.
-
-    Stochastic samplers are also reseeded per resume, so that a rerun does not replay
-    the proposals already made. GridSampler is not: its seed fixes the order of the
-    grid, which must stay the same across resumes.
-    """
-    kind = cfg.search.sampler
-    if kind == "grid":
-        space = {"point": list(range(len(diagonal_points(cfg, cell))))}
-        return optuna.samplers.GridSampler(
-            space, seed=zlib.crc32(f"{cfg.search.seed}/{cell.name}".encode()))
-    seed = zlib.crc32(f"{cfg.search.seed}/{cell.name}/{seed_salt}".encode())
-    if kind == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if kind == "cmaes":
-        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
-    if kind == "gp":
-        return optuna.samplers.GPSampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True)
-
-
-def _recover(run: CellRun, cfg: StudyConfig, results: Path, echo) -> None:
-    """Fail trials a dead driver left RUNNING, enqueue their schedules, fill Parquet."""
-    stale = run.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    for trial in stale:
-        _tell(run.study, trial.number, state=TrialState.FAIL)
-        if trial.params:
-            run.study.enqueue_trial(trial.params, user_attrs={"rerun_of": trial.number},
-                                    skip_if_exists=False)
+    grid = cfg.search.is_diagonal and cfg.search.sampler == "grid"
+    target = len(diagonal_points(cfg, cell)) if grid else cfg.search.n_trials
+    stale = recover(study)
     if stale:
-        echo(f"{run.cell.name}: {len(stale)} trials left running by an earlier driver were "
-             f"failed and their schedules queued again")
-    _export(run, cfg, results, _finished(run.study))
+        echo(f"{cell.name}: {stale} trials left running by an earlier driver were failed and "
+             "their schedules queued again")
+    if grid:
+        enqueue_grid(study, cfg, cell)
+    trials = study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    run = CellRun(cell, study, target, grid=grid, complete=len(complete),
+                  queued=sum(t.state == TrialState.WAITING for t in trials),
+                  batch=cfg.resources.batch_size or 2,
+                  best=min((t.value for t in complete), default=None))
+    run.exported = agree(study, results, cfg.name, cell.name)
+    export(run, cfg, results, layers, finished(study))
+    return run
 
 
-def _finished(study: optuna.Study) -> list[Any]:
+def recover(study: optuna.Study) -> int:
+    """Fail the trials a dead driver left RUNNING and queue their parameters. -> count."""
+    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for trial in stale:
+        try:
+            study.tell(trial.number, state=TrialState.FAIL)
+        except (ValueError, RuntimeError):  # finished meanwhile by the dead driver's sampler
+            continue
+        params = trial.params or trial.system_attrs.get("fixed_params")
+        if params:
+            study.enqueue_trial(params, user_attrs={"rerun_of": trial.number})
+    return len(stale)
+
+
+def agree(study: optuna.Study, results: Path, name: str, cell: str) -> set[int]:
+    """Verify the cell's Parquet files and that they hold only what the storage holds.
+
+    -> the trial numbers in Parquet. Raises :class:`~layerlr.results.ResultsError`
+    (with the command that reconciles them) when Parquet has trials the storage does
+    not, or with another state or value.
+    """
+    in_parquet = parquet.cell_trials(results, name, cell)
+    if not in_parquet:
+        return set()
+    stored = {t.number: (t.state.name, t.value) for t in finished(study)
+              if parquet.should_export(t)}
+    extra = sorted(n for n in in_parquet if n not in stored)
+    differ = sorted(n for n in in_parquet if n in stored
+                    and not _same(in_parquet[n], stored[n]))
+    if extra or differ:
+        where = parquet.cell_dir(results, name, cell)
+        raise parquet.ResultsError(
+            f"{where} disagrees with the storage: {len(extra)} trials there are not in the "
+            f"storage{_e(extra)} and {len(differ)} have another state or value{_e(differ)}. "
+            "The storage is the source of truth: rewrite the dataset from it with "
+            f"`layerlr rebuild --results {results}` (and the same --storage), or start "
+            "over with `layerlr run STUDY --restart`")
+    return set(in_parquet)
+
+
+def _same(a: tuple[str, float | None], b: tuple[str, float | None]) -> bool:
+    return a[0] == b[0] and (a[1] == b[1] or (a[1] is None and b[1] is None)
+                             or (a[1] is not None and b[1] is not None
+                                 and math.isnan(a[1]) and math.isnan(b[1])))
+
+
+def _e(numbers: list[int]) -> str:
+    return f" (e.g. trial {numbers[0]})" if numbers else ""
+
+
+def finished(study: optuna.Study) -> list[Any]:
     return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
 
 
-def _export(run: CellRun, cfg: StudyConfig, results: Path, trials: list[Any]) -> None:
-    parquet.write(results, cfg.name, run.cell.name, run.cell.setting, _train(cfg), trials,
-                  run.layers, run.exported)
+def export(run: CellRun, cfg: StudyConfig, results: Path, layers: int,
+           trials: list[Any]) -> None:
+    parquet.write(results, cfg.name, run.cell.name, run.cell.setting, train_of(cfg), trials,
+                  layers, run.exported)
 
 
-def _train(cfg: StudyConfig) -> dict[str, Any]:
-    """What a worker needs of [train], as plain values."""
-    return {"seeds": list(cfg.train.seeds), "protocol": cfg.train.protocol,
-            "dtype": cfg.train.dtype}
+class Execution:
+    """The run loop: hand out batches, record told ones, watch the run's surroundings."""
 
+    def __init__(self, cfg: StudyConfig, spec: StorageSpec, runs: list[CellRun],
+                 results: Path, summary: RunSummary, layers: int, owner: str,
+                 echo: Callable[[str], None], show: bool, address: str | None,
+                 dashboard_host: str) -> None:
+        import threading
 
-def _tell(study: optuna.Study, trial: Any, **kwargs: Any) -> None:
-    """study.tell, tolerating GridSampler's Study.stop() outside optimize.
+        self.cfg, self.spec, self.results, self.summary = cfg, spec, results, summary
+        self.layers, self.owner, self.address = layers, owner, address
+        self.dashboard_host = dashboard_host
+        self.runs = {run.cell.name: run for run in runs}
+        self.progress = Progress(runs, echo if show else None)
+        self.echo = self.progress.say(echo)
+        self.lock = threading.Lock()  # the runs' counters, shared with the local lane
+        self.identity = file_identity(spec)
+        self.results_there = results.is_dir()
+        self.settings = {run.cell.name: run.cell.setting.to_dict() for run in runs}
+        self.train = train_of(cfg)
+        self.node = local_node()
+        self.local: LocalLane | None = None
+        self.ray: RayLanes | None = None
+        self.stopping = False
+        self.turn = 0
+        self.beat = self.grown = time.monotonic()
 
-    GridSampler calls Study.stop() after the last grid point, which raises under
-    ask/tell (optuna issues #4121, #5141); the trial is stored before that happens.
-    """
-    try:
-        study.tell(trial, **kwargs)
-    except RuntimeError as err:
-        if "Study.stop" not in str(err):
+    # --- the loop ---------------------------------------------------------------------
+
+    def run(self) -> None:
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            self._loop()
+        except KeyboardInterrupt:
+            self._abandon()
             raise
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            if self.local is not None:
+                self.local.retire()
+            if self.ray is not None:
+                self.ray.shutdown()
+            self.progress.update(final=True)
 
-
-def _loop(runs: list[CellRun], cfg: StudyConfig, results: Path, summary: RunSummary, echo,
-          show: bool, owner: str) -> None:
-    pool = Pool(cfg.resources)
-    pool.grow()
-    in_flight: dict[Any, tuple[Any, CellRun, list[Any], list]] = {}
-    setting_of = {run.cell.name: run.cell.setting.to_dict() for run in runs}
-    train = _train(cfg)
-    progress = Progress(runs, echo if show else None)
-    echo = progress.say(echo)
-    stopping, turn, beat, grown = False, 0, time.monotonic(), time.monotonic()
-    echo(f"running {len(runs)} cells on {len(pool.starting)} Ray workers; storage "
-         f"{summary.storage}; results {results}")
-    try:
+    def _loop(self) -> None:
+        if self.address or self._ray_at_once():
+            self._start_ray()
+        else:
+            self._start_local()
         while True:
             try:
-                while pool.idle and not stopping:
-                    open_runs = [r for r in runs if r.remaining > 0]
-                    if not open_runs:
-                        break
-                    run = _next_run(open_runs, pool.last.get(pool.idle[0]), turn)
-                    turn += 1
-                    trials, schedules = _ask(run, cfg, min(run.batch, run.remaining), summary)
-                    fault("asked")
-                    actor = pool.take(run.cell.name)
-                    ref = actor.evaluate.remote(setting_of[run.cell.name], train, schedules)
-                    in_flight[ref] = (actor, run, trials, schedules)
-                if not in_flight and (stopping or all(r.remaining <= 0 for r in runs)):
-                    break
-                pending = list(in_flight) + list(pool.starting)
-                with summary.timed("waiting"):
-                    ready = ray.wait(pending, num_returns=1, timeout=1.0)[0] if pending \
-                        else time.sleep(1.0) or []
-                for ref in ready:
-                    if ref in pool.starting:
-                        pool.started(ref)
-                        continue
-                    actor, run, trials, schedules = in_flight.pop(ref)
-                    with summary.timed("storage"):
-                        died = _receive(ref, run, trials, schedules, cfg, summary, echo)
-                    if died:
-                        pool.lost(actor)
-                    else:
-                        pool.idle.append(actor)
-                    fault("told")
-                    with summary.timed("parquet"):
-                        _export(run, cfg, results, [_frozen(run.study, t) for t in trials])
-                    fault("exported")
-                now = time.monotonic()
-                if now - grown > GROW_S or not (pool.live or pool.starting):
-                    grown = now
-                    pool.grow()
-                if now - beat > BEAT_S:
-                    beat = now
-                    for run in runs:
-                        beat_lock(run.study, owner)
-                progress.update()
+                self._step()
+                if self._done():
+                    return
             except KeyboardInterrupt:
-                if stopping:
+                if self.stopping:
                     raise
-                stopping = summary.interrupted = True
-                echo(f"stopping: finishing {len(in_flight)} batches in flight "
-                     "(Ctrl-C again to quit at once; a rerun resumes either way)")
-    finally:
-        pool.shutdown()
-    progress.update(final=True)
+                self.stopping = self.summary.interrupted = True
+                if self.local is not None:
+                    self.local.retire()
+                self.echo(f"stopping: finishing the {self._flying()} trials in flight "
+                          "(Ctrl-C again to quit at once; a rerun resumes either way)")
+
+    def _step(self) -> None:
+        self._drain_local()
+        if self.ray is not None:
+            self._assign_ray()
+            self._wait_ray()
+        elif self.local is not None:
+            self._wait_local()
+        self._watch()
+        self.progress.update()
+        if self.ray is None and not self.address and self._ray_pays():
+            self._start_ray()
+
+    def _done(self) -> bool:
+        local_busy = self.local is not None and self.local.is_alive()
+        ray_busy = self.ray is not None and self.ray.in_flight() > 0
+        if local_busy or ray_busy or (self.local is not None and not self.local.out.empty()):
+            return False
+        return self.stopping or all(r.remaining <= 0 for r in self.runs.values())
+
+    def _flying(self) -> int:
+        return sum(r.in_flight for r in self.runs.values())
+
+    # --- handing out work -------------------------------------------------------------
+
+    def next_job(self, prefer: str | None = None, serves=None) -> Job | None:
+        """The next batch to ask: the preferred cell while it has work (the evaluator
+        keeps its step-1 work), else the cells in turn. Thread-safe."""
+        with self.lock:
+            if self.stopping:
+                return None
+            open_runs = [r for r in self.runs.values()
+                         if r.remaining > 0 and (serves is None or serves(r.cell.name))]
+            if not open_runs:
+                return None
+            same = [r for r in open_runs if r.cell.name == prefer]
+            run = same[0] if same else open_runs[self.turn % len(open_runs)]
+            self.turn += 1
+            size = max(1, min(run.batch, run.remaining))
+            run.in_flight += size
+            if run.grid:
+                run.queued -= size
+            name = run.cell.name
+            return Job(name, size, self.settings[name], self.train)
+
+    def _local_job(self) -> Job | None:
+        last = getattr(self, "_local_last", None)
+        job = self.next_job(prefer=last)
+        if job is not None:
+            self._local_last = job.cell
+        return job
+
+    def _assign_ray(self) -> None:
+        if self.stopping or not self.ray.ready:
+            return
+        if self.local is not None and self.local.is_alive():
+            self.local.retire()  # Ray's lanes are up: the local lane finishes its batch
+        for actor in self.ray.free():
+            job = self.next_job(prefer=self.ray.pool.last.get(actor), serves=self.ray.serves)
+            if job is None:
+                return
+            self.ray.submit(job, actor)
+            fault("asked")
+
+    # --- recording told batches -------------------------------------------------------
+
+    def _drain_local(self) -> None:
+        if self.local is None:
+            return
+        while True:
+            try:
+                item = self.local.out.get_nowait()
+            except Exception:
+                return
+            self._take(item)
+
+    def _wait_local(self) -> None:
+        import queue
+
+        try:
+            item = self.local.out.get(timeout=WAIT_S)
+        except queue.Empty:
+            return
+        self._take(item)
+
+    def _take(self, item: Any) -> None:
+        if isinstance(item, BaseException):
+            raise item
+        if item is not None:
+            self.record(item)
+
+    def _wait_ray(self) -> None:
+        import ray
+
+        events = self.ray.events()
+        if not events:
+            time.sleep(WAIT_S if self.local is None else 0.02)
+            return
+        with self.summary.timed("waiting"):
+            ready, _ = ray.wait(events, num_returns=1, timeout=WAIT_S)
+        for ref in ready:
+            told = self.ray.handle(ref)
+            if told is not None:
+                self.record(told)
+
+    def record(self, told: Told) -> None:
+        """Count a told batch, write its rows, adapt the cell's next batch."""
+        run = self.runs[told.cell]
+        n = len(told.numbers)
+        with self.lock:
+            run.in_flight -= n
+            if run.grid:
+                run.queued += told.requeued
+            run.complete += told.complete
+            run.told += told.complete
+            run.failed += told.failed
+            run.diverged += len(told.diverged)
+            if told.best is not None:
+                run.best = min(told.best, run.best if run.best is not None else math.inf)
+            self._adapt(run, told, n)
+        self.summary.told += told.complete
+        self.summary.failed += told.failed
+        self.summary.diverged += len(told.diverged)
+        for activity in ("ask_s", "tell_s", "worker_s"):
+            self.summary.add(activity[:-2], getattr(told, activity))
+        if told.node:
+            self.summary.nodes.add(told.node)
+        fault("told")
+        with self.summary.timed("parquet"):
+            if told.rows is not None:
+                self._check_results()
+                parquet.write_table(self.results, self.cfg.name, told.cell, told.rows,
+                                    run.exported)
+        fault("exported")
+        self._say(run, told)
+
+    def _adapt(self, run: CellRun, told: Told, n: int) -> None:
+        """Next batch size: about TARGET_BATCH_S of ask, evaluation and tell."""
+        run.cost = (told.ask_s + told.tell_s + told.worker_s) / max(n, 1)
+        run.batches += 1
+        if not self.cfg.resources.batch_size:
+            run.batch = max(1, min(4 * run.batch, int(TARGET_BATCH_S / max(run.cost, 1e-6))))
+        message = told.error
+        if message is None:
+            run.streak = (None, 0)
+            return
+        count = run.streak[1] + 1 if run.streak[0] == message else 1
+        run.streak = (message, count)
+        if count >= FAIL_STREAK:
+            run.stopped = message
+
+    def _say(self, run: CellRun, told: Told) -> None:
+        first, last = told.numbers[0], told.numbers[-1]
+        if told.lost is not None:
+            self.echo(f"{told.cell}: a worker died ({told.lost}); its {len(told.numbers)} "
+                      "trials are queued again")
+        if told.error is not None:
+            self.summary.errors.append(f"{told.cell} trials {first}-{last}: {told.error}")
+            self.echo(f"{told.cell}: trials {first}-{last} failed: {told.error}")
+            if run.stopped == told.error and run.streak[1] == FAIL_STREAK:
+                line = (f"{told.cell}: stopped after {FAIL_STREAK} batches in a row failed "
+                        f"with the same error: {told.error}")
+                self.summary.errors.append(line)
+                self.echo(line)
+        if told.diverged:
+            self.echo(f"{told.cell}: trials {', '.join(told.diverged)} diverged; told as "
+                      f"1e+06, their losses from that step on are null in Parquet")
+
+    # --- surroundings -----------------------------------------------------------------
+
+    def _watch(self) -> None:
+        gone = vanished(self.spec, self.identity)
+        if gone is not None:
+            raise StorageError(gone + "; the trials told since cannot be kept")
+        self._check_results()
+        now = time.monotonic()
+        if now - self.beat > BEAT_S:
+            self.beat = now
+            for run in self.runs.values():
+                beat_lock(run.study, self.owner)
+        if self.ray is not None and (now - self.grown > GROW_S or not (
+                self.ray.pool.live or self.ray.pool.starting)):
+            self.grown = now
+            self.ray.pool.grow()
+
+    def _check_results(self) -> None:
+        if self.results_there and not self.results.is_dir():
+            raise parquet.ResultsError(
+                f"the results directory {self.results} was deleted during the run (with the "
+                "Parquet dataset and any storage inside it); the run cannot go on")
+
+    # --- lanes ------------------------------------------------------------------------
+
+    def _start_local(self) -> None:
+        node = self.node
+        salt = self._salt("local")
+        self.local = LocalLane(
+            lambda: CellSampler(self.spec, self.cfg, list(self.runs), salt, self.layers),
+            int(self.cfg.resources.cpus_per_worker or node["cpus"]),
+            self.cfg.resources.memory_mb, self._local_job)
+        self.local.start()
+
+    def _ray_at_once(self) -> bool:
+        """Ray from the start: resources that ask for it, or more GPUs than one."""
+        r = self.cfg.resources
+        return bool(r.workers or r.gpus_per_worker or self.node["gpus"] > 1)
+
+    def _ray_pays(self) -> bool:
+        """Whether starting Ray now beats finishing on the local lane: more than one cell
+        can use the machine's CPUs in parallel and the projected local time is long."""
+        open_runs = [r for r in self.runs.values() if r.remaining > 0]
+        if self.stopping or len(open_runs) < 2 or self.node["cpus"] < 2:
+            return False
+        # a cell's first batch pays its draws and warm-up: project from the later ones
+        projected = sum(r.remaining * r.cost for r in open_runs if r.batches >= 2)
+        return projected > RAY_PAYS_S
+
+    def _start_ray(self) -> None:
+        """Start or join Ray, then its samplers and evaluators (the local lane works on
+        meanwhile, and retires once they are up)."""
+        import ray
+
+        from layerlr.study.faults import environment
+        from layerlr.study.worker import Pool
+
+        if not ray.is_initialized():
+            self.echo("starting a local Ray for the samplers and evaluators")
+            ray.init(address="local", log_to_driver=False, configure_logging=False,
+                     dashboard_host=self.dashboard_host)
+            signal.signal(signal.SIGTERM, _interrupt)  # Ray installs its own
+        self.summary.ray = True
+        env = environment()
+        options: dict[str, Any] = {"num_cpus": 0, "max_restarts": 0,
+                                   "runtime_env": {"env_vars": env} if env else None}
+        if not self.spec.shared:  # a file storage: on the driver's node, where the file is
+            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(
+                ray.get_runtime_context().get_node_id(), soft=False)
+        actor = ray.remote(CellSampler).options(**options)
+        groups = self._sampler_groups()
+        samplers = {}
+        for i, cells in enumerate(groups):
+            handle = actor.remote(self.spec, self.cfg, cells, self._salt(f"ray{i}"),
+                                  self.layers)
+            samplers.update({cell: handle for cell in cells})
+        pool = Pool(self.cfg.resources)
+        pool.grow()
+        self.ray = RayLanes(samplers, pool)
+        self.echo(f"running {len(self.runs)} cells with {len(groups)} samplers and "
+                  f"{len(pool.starting)} Ray evaluators; storage {self.summary.storage}; "
+                  f"results {self.results}")
+
+    def _sampler_groups(self) -> list[list[str]]:
+        """The cells spread over one sampler process per CPU that can host one."""
+        import ray
+
+        nodes = ray_nodes()
+        if self.spec.shared:
+            cpus = sum(n["cpus"] for n in nodes)
+        else:
+            here = ray.get_runtime_context().get_node_id()
+            cpus = sum(n["cpus"] for n in nodes if n["id"] == here)
+        cells = list(self.runs)
+        count = max(1, min(len(cells), int(cpus)))
+        return [cells[i::count] for i in range(count)]
+
+    def _salt(self, lane: str) -> int:
+        """Differs per lane and per resume: no two samplers replay the same proposals."""
+        told = sum(len(r.study.get_trials(deepcopy=False)) for r in self.runs.values())
+        return zlib.crc32(f"{lane}/{told}/{self.owner}".encode())
+
+    # --- stopping at once -------------------------------------------------------------
+
+    def _abandon(self) -> None:
+        """A second Ctrl-C: stop every lane now; fail and queue again what they held."""
+        numbers: dict[str, list[int]] = {}
+        if self.ray is not None:
+            numbers = self.ray.numbers_in_flight()
+            self.ray.abandon()
+        if self.local is not None and self.local.current is not None:
+            batch = self.local.current
+            numbers.setdefault(batch.cell, []).extend(batch.numbers)
+        for cell, ns in numbers.items():
+            study = self.runs[cell].study
+            for n in ns:
+                try:
+                    trial = study.get_trials(deepcopy=False)[n]
+                    if trial.state == TrialState.RUNNING:
+                        study.tell(n, state=TrialState.FAIL)
+                        study.enqueue_trial(trial.params, user_attrs={"rerun_of": n})
+                except (ValueError, IndexError):
+                    continue
 
 
-def _next_run(open_runs: list[CellRun], last: str | None, turn: int) -> CellRun:
-    """The cell of the next batch: the next idle worker's last cell while it has work
-    (the worker keeps that cell's step-1 work), else the cells in turn."""
-    same = [r for r in open_runs if r.cell.name == last]
-    return same[0] if same else open_runs[turn % len(open_runs)]
-
-
-def _ask(run: CellRun, cfg: StudyConfig, size: int,
-         summary: RunSummary) -> tuple[list[Any], list]:
-    trials, schedules = [], []
-    for _ in range(size):
-        with summary.timed("sampler"):  # ask() and the suggest calls: where samplers work
-            trial = run.study.ask()
-            schedule = suggest(trial, cfg, run.cell)
-        trials.append(trial)
-        schedules.append(schedule.tolist())
-    run.in_flight += size
-    return trials, schedules
-
-
-def _receive(ref: Any, run: CellRun, trials: list[Any], schedules: list, cfg: StudyConfig,
-             summary: RunSummary, echo) -> bool:
-    """Tell the batch's trials. -> True when the worker died (its trials are queued again).
-
-    Each told trial carries one user attribute, "result": its schedule, the losses per
-    step (mean and standard error over seeds), the closed form and where it ran; a
-    trial whose evaluation raised carries "error" instead of the losses.
-    """
-    run.in_flight -= len(trials)
-    try:
-        out = ray.get(ref)
-    except ray.exceptions.RayActorError as err:
-        for trial in trials:  # the worker died: nothing was measured, run them again
-            _tell(run.study, trial, state=TrialState.FAIL)
-            run.study.enqueue_trial(trial.params, user_attrs={"rerun_of": trial.number})
-        echo(f"{run.cell.name}: a worker died ({type(err).__name__}); its "
-             f"{len(trials)} trials are queued again")
-        return True
-    except ray.exceptions.RayTaskError as err:
-        cause = err.cause if getattr(err, "cause", None) is not None else err
-        message = f"{type(cause).__name__}: {cause}"
-        for trial, schedule in zip(trials, schedules):
-            trial.set_user_attr("result", {"schedule": schedule})
-            trial.set_user_attr("error", message)
-            _tell(run.study, trial, state=TrialState.FAIL)
-        run.failed += len(trials)
-        summary.failed += len(trials)
-        summary.errors.append(f"{run.cell.name} trials {trials[0].number}-"
-                              f"{trials[-1].number}: {message}")
-        echo(f"{run.cell.name}: trials {trials[0].number}-{trials[-1].number} failed: {message}")
-        return False
-    step, diverged = cfg.objective_step, []
-    for trial, result, schedule in zip(trials, out["results"], schedules):
-        result.update(schedule=schedule, node=out["node"], node_ip=out["node_ip"],
-                      device=out["device"])
-        value = result[f"loss_{cfg.search.objective}"][step - 1]
-        if result["diverged_at"] is not None and result["diverged_at"] <= step or value != value:
-            value = DIVERGED_VALUE
-            diverged.append(f"{trial.number} (step {result['diverged_at']})")
-        trial.set_user_attr("result", result)
-        _tell(run.study, trial, values=value)
-    if diverged:
-        run.diverged += len(diverged)
-        summary.diverged += len(diverged)
-        echo(f"{run.cell.name}: trials {', '.join(diverged)} diverged; told as "
-             f"{DIVERGED_VALUE:g}, their losses from that step on are null in Parquet")
-    summary.nodes.add(out["node"])
-    summary.seconds["worker"] = summary.seconds.get("worker", 0.0) + out["seconds"]
-    run.complete += len(trials)
-    run.told += len(trials)
-    per_trial = out["seconds"] / len(trials)
-    run.batch = cfg.resources.batch_size or max(
-        1, min(4 * run.batch, int(TARGET_BATCH_S / max(per_trial, 1e-6))))
-    return False
-
-
-def _frozen(study: optuna.Study, trial: Any) -> Any:
-    return study._storage.get_trial(trial._trial_id)
+def _interrupt(signum: int, frame: Any) -> None:
+    """SIGTERM, taken as Ctrl-C: the run stops cleanly and a rerun resumes."""
+    raise KeyboardInterrupt
 
 
 def _diff(old: dict, new: dict, prefix: str = "") -> list[str]:
@@ -406,7 +710,7 @@ def rebuild_results(results: str | Path, storage: str | None = None,
     damaged or lost file is recovered from the source of truth. -> rows per study.
     """
     results = Path(results)
-    store = open_storage(storage_url(results, storage))
+    store = open_storage(resolve(results, storage), create=False)
     by_study: dict[str, list[str]] = {}
     for name in optuna.get_all_study_names(store):
         owner, cell = split_name(name)
@@ -422,8 +726,12 @@ def rebuild_results(results: str | Path, storage: str | None = None,
         for cell in cfg.cells():
             if cell.name not in cells:
                 continue
-            trials = _finished(optuna.load_study(study_name=study_name(owner, cell.name),
-                                                 storage=store))
-            rows[owner] += parquet.write(results, owner, cell.name, cell.setting, _train(cfg),
-                                         trials, layers, set())
+            trials = finished(optuna.load_study(study_name=study_name(owner, cell.name),
+                                                storage=store))
+            rows[owner] += parquet.write(results, owner, cell.name, cell.setting,
+                                         train_of(cfg), trials, layers, set())
     return rows
+
+
+__all__ = ["ClusterError", "RunSummary", "StudyChanged", "StudyLocked", "rebuild_results",
+           "run_study"]

@@ -35,7 +35,7 @@ class Progress:
             rate = run.told / elapsed
             left = run.target - run.complete
             eta = f"{left / rate:6.0f} s" if rate > 0 and left > 0 else "     - "
-            best = _best(run.study)
+            best = "-" if run.best is None else f"{run.best:.6g}"
             out.append(f"  {run.cell.name:>14}  {run.complete:6d}/{run.target:<6d} "
                        f"best {best:>11}  {rate:8.1f} trials/s  ETA {eta}"
                        + (f"  failed {run.failed}" if run.failed else ""))
@@ -57,10 +57,3 @@ class Progress:
         else:
             for line in lines:
                 self.echo(line)
-
-
-def _best(study: Any) -> str:
-    try:
-        return f"{study.best_value:.6g}"
-    except ValueError:  # no COMPLETE trial yet
-        return "-"

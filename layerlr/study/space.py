@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-
 from layerlr.schedules import diagonal
 from layerlr.study.config import DEFAULT_ALPHA, Cell, StudyConfig
 
@@ -42,13 +40,13 @@ def phase_of_step(cfg: StudyConfig) -> list[int]:
     return list(range(steps))
 
 
-def suggest(trial: Any, cfg: StudyConfig, cell: Cell) -> torch.Tensor:
-    """Ask ``trial`` (an optuna Trial) for a schedule. -> (T, K) rates."""
+def suggest(trial: Any, cfg: StudyConfig, cell: Cell) -> list[list[float]]:
+    """Ask ``trial`` (an optuna Trial) for a schedule. -> (T, K) rates, as lists."""
     k, h, steps = cell.setting.layers, cell.width, cfg.train.steps
     if cfg.search.is_diagonal:
         points = diagonal_points(cfg, cell)
         _, rates = points[trial.suggest_int("point", 0, len(points) - 1)]
-        return torch.tensor([rates] * steps, dtype=torch.float64)
+        return [list(rates) for _ in range(steps)]
     phases = max(phase_of_step(cfg)) + 1
     rows = []
     for j in range(1, phases + 1):
@@ -61,7 +59,7 @@ def suggest(trial: Any, cfg: StudyConfig, cell: Cell) -> torch.Tensor:
             budget = cfg.search.scale * h ** trial.suggest_float(f"alpha_p{j}", lo, hi)
             breaks = [trial.suggest_float(f"split_p{j}_l{l}", 0.0, 1.0) for l in range(1, k)]
             rows.append([budget * f for f in simplex(breaks)])
-    return torch.tensor([rows[p] for p in phase_of_step(cfg)], dtype=torch.float64)
+    return [list(rows[p]) for p in phase_of_step(cfg)]
 
 
 def simplex(uniforms: list[float]) -> list[float]:

@@ -1,69 +1,335 @@
-"""Optuna storage: where a study lives, and the one-study-per-cell naming.
+"""Optuna storage: which one a study uses, opening it, and noticing when it goes away.
 
-Default: a SQLite file ``RESULTS/optuna.db`` in WAL mode with a busy timeout, so that
-optuna-dashboard can read it while a run writes. Any SQLAlchemy URL (PostgreSQL for
-shared use) may be given instead.
+Default: Optuna's ``JournalStorage`` on the file ``RESULTS/optuna.log``. Its ask and
+tell cost O(1) storage work per operation (each process replays the journal into memory
+once and then reads only the new lines), where an RDB storage re-reads every unfinished
+trial of the study on each ask. The file backend here differs from Optuna's in one
+point: an append is not fsync'd on its own; :meth:`JournalFile.flush` fsyncs once per
+batch, before that batch's Parquet rows are written. An append survives the death of
+any process (SIGKILL included) either way; only an OS crash can lose the batch in
+flight, and then its Parquet rows were never written.
+
+Other storages, by ``--storage`` or ``$LAYERLR_STORAGE``:
+
+- ``redis://host:port/db`` - the journal on a Redis server, reachable from every node;
+- a path ending in ``.log`` - a journal file, e.g. on a file system every node mounts;
+- any SQLAlchemy URL (``postgresql+psycopg2://...``, ``sqlite:///...``).
+
+Results directories written before the journal (``RESULTS/optuna.db``) keep their
+SQLite storage.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import socket
 import sqlite3
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import optuna
-from sqlalchemy import event
-from sqlalchemy.exc import SQLAlchemyError
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.storages.journal._file import get_lock_file
 
 BUSY_TIMEOUT_S = 60
+CONNECT_TIMEOUT_S = 10  # a storage host that does not answer is given up after this
 SCHEMA_RETRIES = 5
+JOURNAL, SQLITE = "optuna.log", "optuna.db"
+SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "oracle", "mssql")
 
 
-def storage_url(results: str | Path, url: str | None = None) -> str:
-    """The storage URL: ``url`` if given, else the SQLite file inside ``results``."""
-    if url:
-        return url
-    path = Path(results).resolve() / "optuna.db"
-    return f"sqlite:///{path}"
+class StorageError(RuntimeError):
+    """The storage cannot be used: unreachable, damaged, or gone during a run."""
 
 
-def open_storage(url: str) -> optuna.storages.RDBStorage:
-    """An RDBStorage for ``url``; SQLite files get WAL mode and a busy timeout.
+class StorageURLError(ValueError):
+    """A storage URL that is malformed or of an unknown kind (bad input)."""
 
-    SQLite connections also run with synchronous=NORMAL: in WAL mode a commit then
-    survives the death of any process (SIGKILL included) and only a power cut or OS
-    crash can lose the last commits, while a commit costs no fsync.
+
+@dataclass(frozen=True)
+class StorageSpec:
+    """Where a study's trials live. ``url`` may hold a password: show :attr:`shown`."""
+
+    kind: str  # "journal" (a file), "redis" (the journal on Redis) or "rdb" (SQLAlchemy)
+    url: str
+    path: Path | None = None  # the journal or SQLite file
+
+    @property
+    def shown(self) -> str:
+        return redact(self.url)
+
+    @property
+    def shared(self) -> bool:
+        """Reachable from every node: a server, or a journal file named explicitly."""
+        return self.kind == "redis" or (self.kind == "rdb" and self.path is None)
+
+
+def resolve(results: str | Path, url: str | None = None) -> StorageSpec:
+    """The storage of a results directory, or the one ``url`` names.
+
+    Without ``url``: ``RESULTS/optuna.db`` where an older layerlr left one (and no
+    journal), else the journal ``RESULTS/optuna.log``. Raises :class:`StorageURLError`
+    for a URL that is neither a journal path, a Redis URL nor a SQLAlchemy URL.
     """
-    if not url.startswith("sqlite:///"):
-        return _create(url, {})
-    path = Path(url[len("sqlite:///"):])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(path) as con:  # WAL is a property of the file: set it once
-        con.execute("PRAGMA journal_mode=WAL")
-    storage = _create(url, {"connect_args": {"timeout": BUSY_TIMEOUT_S}})
+    if not url:
+        results = Path(results).resolve()
+        if (results / SQLITE).exists() and not (results / JOURNAL).exists():
+            return StorageSpec("rdb", f"sqlite:///{results / SQLITE}", results / SQLITE)
+        return StorageSpec("journal", str(results / JOURNAL), results / JOURNAL)
+    scheme = urlsplit(url).scheme.lower() if "://" in url else ""
+    if scheme in ("redis", "rediss"):
+        _check_redis(url)
+        return StorageSpec("redis", url)
+    if scheme.split("+")[0] in SQL_SCHEMES:
+        return _sql_spec(url)
+    if not scheme and url.endswith(".log"):
+        return StorageSpec("journal", str(Path(url).resolve()), Path(url).resolve())
+    raise StorageURLError(
+        f"storage {redact(url)!r} is not a storage URL; give a SQLAlchemy URL "
+        "(postgresql+psycopg2://user@host/db, sqlite:///path.db), a Redis URL "
+        "(redis://host:6379/0) or the path of a journal file ending in .log")
+
+
+def _sql_spec(url: str) -> StorageSpec:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as err:
+        raise StorageURLError(f"storage {redact(url)!r} is malformed: "
+                              f"{scrub(str(err), url)}") from None
+    if parsed.get_backend_name() == "sqlite":
+        if not parsed.database:
+            raise StorageURLError(f"storage {url!r} names no file; use sqlite:///path/optuna.db")
+        return StorageSpec("rdb", url, Path(parsed.database).resolve())
+    if not parsed.host:
+        raise StorageURLError(f"storage {redact(url)!r} names no host")
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        raise StorageURLError(f"storage {redact(url)!r}: port {parsed.port} is out of range")
+    return StorageSpec("rdb", url)
+
+
+def _check_redis(url: str) -> None:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as err:
+        raise StorageURLError(f"storage {redact(url)!r} is malformed: {err}") from None
+    if not parts.hostname:
+        raise StorageURLError(f"storage {redact(url)!r} names no host")
+    if port is not None and not 0 < port < 65536:
+        raise StorageURLError(f"storage {redact(url)!r}: port {port} is out of range")
+
+
+def open_storage(spec: StorageSpec, create: bool = True) -> optuna.storages.BaseStorage:
+    """Open the storage; :class:`StorageError` (naming it, never its password) on failure.
+
+    ``create=False`` refuses a journal or SQLite file that does not exist yet, for
+    commands that only read.
+    """
+    if spec.path is not None and not create and not spec.path.is_file():
+        raise StorageError(f"no study storage at {spec.path}; run a study there first")
+    try:
+        if spec.kind == "journal":
+            return JournalStorage(JournalFile(spec.path))
+        if spec.kind == "redis":
+            return _redis(spec.url)
+        return _rdb(spec)
+    except StorageError:
+        raise
+    except Exception as err:  # every driver and backend raises its own kind
+        raise StorageError(f"cannot open the storage {spec.shown}: "
+                           f"{scrub(_first_line(err), spec.url)}") from None
+
+
+class JournalFile(JournalFileBackend):
+    """Optuna's journal file, fsync'd once per batch instead of once per operation.
+
+    It also refuses to write once its file was deleted or replaced (Optuna's backend
+    would silently start a new, empty journal), raising :class:`StorageError`.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        path = Path(path)
+        if path.is_dir():
+            raise StorageError(f"{path} is a directory, not a journal file")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            super().__init__(str(path))
+        except OSError as err:
+            raise StorageError(f"cannot open the journal {path}: {err.strerror or err}") from None
+        self.identity = _identity(path)
+        self.dirty = False
+
+    def read_logs(self, log_number_from: int):
+        try:
+            yield from super().read_logs(log_number_from)
+        except (ValueError, UnicodeDecodeError) as err:  # JSONDecodeError is a ValueError
+            raise StorageError(f"the journal {self._file_path} is damaged ({err}); restore it "
+                               "or start over with --restart") from None
+
+    def append_logs(self, logs: list[dict]) -> None:
+        lines = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs)
+        with get_lock_file(self._lock):
+            self.check()
+            with open(self._file_path, "ab") as f:
+                f.write(lines.encode("utf-8"))
+        self.dirty = True
+
+    def flush(self) -> None:
+        """Make every append so far durable (one fsync)."""
+        if self.dirty:
+            with open(self._file_path, "rb") as f:
+                os.fsync(f.fileno())
+            self.dirty = False
+
+    def check(self) -> None:
+        """Raise :class:`StorageError` if the journal file was deleted or replaced."""
+        if _identity(Path(self._file_path)) != self.identity:
+            raise StorageError(f"the storage {self._file_path} was deleted or replaced during "
+                               "the run; the trials told since are lost")
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def flush(storage: optuna.storages.BaseStorage) -> None:
+    """Make the storage's writes durable, where that is the caller's job (journal files)."""
+    backend = getattr(storage, "_backend", None)
+    if isinstance(backend, JournalFile):
+        backend.flush()
+
+
+def vanished(spec: StorageSpec, identity: tuple[int, int] | None) -> str | None:
+    """What is gone of a file storage whose (device, inode) was ``identity``, or None."""
+    if spec.path is None or identity is None:
+        return None
+    if _identity(spec.path) != identity:
+        return f"the storage {spec.path} was deleted or replaced during the run"
+    return None
+
+
+def file_identity(spec: StorageSpec) -> tuple[int, int] | None:
+    return None if spec.path is None else _identity(spec.path)
+
+
+def _redis(url: str) -> JournalStorage:
+    import warnings
+
+    import redis
+    from optuna.storages.journal import JournalRedisBackend
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        backend = JournalRedisBackend(url)
+    backend._redis = redis.Redis.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT_S,
+                                          socket_timeout=CONNECT_TIMEOUT_S)
+    backend._redis.ping()
+    return JournalStorage(backend)
+
+
+def _rdb(spec: StorageSpec) -> optuna.storages.RDBStorage:
+    """An RDBStorage; SQLite files get WAL mode, a busy timeout and synchronous=NORMAL.
+
+    In WAL mode with synchronous=NORMAL a commit survives the death of any process
+    (SIGKILL included); only a power cut or OS crash can lose the last commits.
+    """
+    if spec.path is None:
+        host = _reachable(spec.url)
+        return _create(spec.url, {"connect_args": _connect_args(spec.url)}, host)
+    if spec.path.is_dir():
+        raise StorageError(f"{spec.path} is a directory, not a SQLite file")
+    spec.path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with sqlite3.connect(spec.path) as con:  # WAL is a property of the file: set it once
+            con.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.DatabaseError as err:
+        raise StorageError(f"the storage {spec.path} is damaged or not a SQLite file "
+                           f"({err}); restore it or start over with --restart") from None
+    from sqlalchemy import event
+
+    storage = _create(spec.url, {"connect_args": {"timeout": BUSY_TIMEOUT_S}}, str(spec.path))
     event.listen(storage.engine, "connect", _sqlite_pragmas)
     storage.engine.dispose()  # reconnect, now with the pragmas
     return storage
 
 
-def _create(url: str, engine_kwargs: dict) -> optuna.storages.RDBStorage:
+def _connect_args(url: str) -> dict:
+    """Connection timeouts for the drivers that take them, so a silent host fails fast."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme.startswith("postgresql"):
+        return {"connect_timeout": CONNECT_TIMEOUT_S,
+                "options": f"-c statement_timeout={CONNECT_TIMEOUT_S * 6000}"}
+    if scheme.startswith("mysql"):
+        return {"connect_timeout": CONNECT_TIMEOUT_S}
+    return {}
+
+
+def _reachable(url: str) -> str:
+    """Refuse at once a server whose port does not accept connections. -> "host:port"."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    default = {"postgresql": 5432, "mysql": 3306}.get(parsed.get_backend_name())
+    host, port = parsed.host, parsed.port or default
+    if port is None:
+        return str(host)
+    try:
+        socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as err:
+        raise StorageError(f"cannot reach the storage server {host}:{port} "
+                           f"({err.strerror or err})") from None
+    return f"{host}:{port}"
+
+
+def _create(url: str, engine_kwargs: dict, where: str) -> optuna.storages.RDBStorage:
     """RDBStorage, retried while another driver is creating Optuna's tables.
 
     Two drivers that meet an empty database both create the schema; the loser's
     CREATE fails once, and succeeds (finding the tables) when tried again.
     """
+    from sqlalchemy.exc import DatabaseError, OperationalError, SQLAlchemyError
+
     for attempt in range(SCHEMA_RETRIES):
         try:
             return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
-        except SQLAlchemyError:
+        except (OperationalError, DatabaseError) as err:
+            if attempt == SCHEMA_RETRIES - 1 or _unreachable(err):
+                raise StorageError(f"cannot use the storage {where}: "
+                                   f"{scrub(_first_line(err), url)}") from None
+        except SQLAlchemyError as err:
             if attempt == SCHEMA_RETRIES - 1:
-                raise
-            time.sleep(0.5 * (attempt + 1))
+                raise StorageError(f"cannot use the storage {where}: "
+                                   f"{scrub(_first_line(err), url)}") from None
+        time.sleep(0.5 * (attempt + 1))
     raise AssertionError("unreachable")
+
+
+def _unreachable(err: Exception) -> bool:
+    text = str(err).lower()
+    return any(s in text for s in ("timeout expired", "could not connect", "not a database",
+                                   "connection refused", "authentication failed",
+                                   "file is not a database"))
 
 
 def _sqlite_pragmas(connection, _record) -> None:
     connection.execute("PRAGMA synchronous=NORMAL")
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
 
 
 def study_name(study: str, cell: str) -> str:
@@ -76,11 +342,36 @@ def split_name(name: str) -> tuple[str, str]:
     return study, cell
 
 
-def redact(url: str) -> str:
-    """The URL with any password replaced by ***, for messages and logs."""
-    try:
-        from sqlalchemy.engine import make_url
+_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<info>.*)@(?P<rest>[^@]*)$",
+                       re.DOTALL)
 
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a parseable URL: show nothing of it that could be secret
-        return url.split("@")[-1] if "@" in url else url
+
+def redact(url: str) -> str:
+    """The URL with its password replaced by ***, for messages and logs.
+
+    The password is everything between the first ':' of the user part and the *last*
+    '@', so a password with an unescaped '@' or '/' is hidden whole.
+    """
+    match = _USERINFO.match(url)
+    if match is None:
+        return url
+    user = match["info"].split(":", 1)[0]
+    shown = f"{user}:***" if ":" in match["info"] else user
+    return f"{match['scheme']}{shown}@{match['rest']}"
+
+
+def scrub(message: str, url: str) -> str:
+    """``message`` with every fragment of ``url``'s password replaced by ***.
+
+    Drivers quote what they parsed of a URL in their errors; with an unescaped '@' in
+    a password that can be a piece of the password (as a host name, say).
+    """
+    match = _USERINFO.match(url)
+    if match is None or ":" not in match["info"]:
+        return message
+    secret = match["info"].split(":", 1)[1]
+    pieces = {secret} | set(re.split(r"[@:/]", secret)) | {match["info"]}
+    for piece in sorted(pieces, key=len, reverse=True):
+        if len(piece) >= 3:
+            message = message.replace(piece, "***")
+    return message

@@ -5,11 +5,12 @@ from __future__ import annotations
 import optuna
 from optuna.trial import TrialState
 
-from layerlr.study.storage import open_storage, split_name
+from layerlr.study.storage import open_storage, resolve, split_name
 
 
 def _studies(url: str, study: str | None) -> list[optuna.Study]:
-    store = open_storage(url)
+    """``url``: a journal path, Redis or SQLAlchemy URL."""
+    store = open_storage(resolve(".", url), create=False)
     names = sorted(n for n in optuna.get_all_study_names(store)
                    if study is None or split_name(n)[0] == study)
     return [optuna.load_study(study_name=n, storage=store) for n in names]

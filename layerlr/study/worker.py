@@ -1,38 +1,43 @@
-"""Ray workers: each evaluates whole batches of trials with the engine.
+"""Evaluators: the engine, run on whole batches of trials, in the driver or in Ray actors.
 
-A worker keeps the per-seed draws of the cells it has seen, so a cell's data are drawn
-once per worker, not once per batch, and the per-seed work shared by all schedules of
-its last cell (seconds per batch at h = 1000). The pool sends a cell's batches to a
-worker that ran that cell last where it can. The driver alone talks to Optuna.
+An :class:`Evaluator` keeps the per-seed draws of the cells it has seen and the per-seed
+work shared by all schedules of its last cell (seconds per batch at h = 1000), so a
+cell's shared work is made once per evaluator, not once per batch. The :class:`Pool`
+starts one evaluator per GPU, and one per CPU node using all of the node's CPUs as torch
+threads: a node then makes each cell's shared work once, not once per worker (set
+``resources.cpus_per_worker`` for several smaller workers). Evaluators never talk to
+Optuna; samplers (:mod:`layerlr.study.sampler`) ask and tell.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections import OrderedDict, deque
+from dataclasses import dataclass
 from typing import Any
 
-import ray
-import torch
-
-from layerlr.draws import draw
-from layerlr.engine import evaluate
-from layerlr.setting import Setting
 from layerlr.study.config import ResourceSpec
 from layerlr.study.faults import environment, fault
+from layerlr.study.sampler import Batch, Outcome
 
-DRAW_CACHE = 4  # cells whose draws a worker keeps
+DRAW_CACHE = 4  # cells whose draws an evaluator keeps
 
 
 class Evaluator:
-    """The body of a Ray actor (wrapped by :func:`start_workers`)."""
+    """Evaluates batches with the engine; the body of a Ray actor, or used in-process."""
 
-    def __init__(self, threads: int, memory_mb: int | None) -> None:
+    def __init__(self, threads: int, memory_mb: int | None, in_ray: bool = True) -> None:
+        import torch
+
         torch.set_num_threads(max(1, threads))
-        self.device = "cuda" if ray.get_gpu_ids() and torch.cuda.is_available() else "cpu"
+        self.device = "cpu"
+        if torch.cuda.is_available() and (not in_ray or _ray_gpus()):
+            self.device = "cuda"
         self.memory = None if memory_mb is None else memory_mb * 2**20
-        self.node = ray.get_runtime_context().get_node_id()
-        self.node_ip = ray.util.get_node_ip_address()
+        self.in_ray = in_ray  # the worker faults of the tests act in Ray workers only
+        self.node, self.node_ip = _node(in_ray)
         self.cache: OrderedDict[tuple, Any] = OrderedDict()
         # the engine's per-seed step-1 work for the last cell only: as large as a chunk
         self.prepared: tuple[tuple | None, dict] = (None, {})
@@ -41,104 +46,223 @@ class Evaluator:
         """Answers once the actor runs: the pool hands it work only then."""
         return self.node
 
-    def evaluate(self, setting: dict[str, Any], train: dict[str, Any],
-                 schedules: list[list[list[float]]]) -> dict[str, Any]:
-        """Evaluate a batch: ``schedules`` (B, T, K) for one cell. -> per-schedule summaries."""
+    def evaluate(self, setting: dict[str, Any], train: dict[str, Any], batch: Batch) -> Outcome:
+        """Evaluate ``batch`` (one cell's schedules). An error becomes the Outcome's."""
         start = time.perf_counter()
-        fault("worker-raise")
-        fault("worker-exit")
+        try:
+            if self.in_ray:
+                fault("worker-raise")
+                fault("worker-exit")
+            results = self._evaluate(setting, train, batch.schedules)
+        except Exception as err:  # the batch's trials fail with this message; run goes on
+            return Outcome(error=f"{type(err).__name__}: {err}", worker=self._where(start))
+        return Outcome(results=results, worker=self._where(start))
+
+    def _evaluate(self, setting: dict[str, Any], train: dict[str, Any],
+                  schedules: list) -> list[dict]:
+        import torch
+
+        from layerlr.draws import draw
+        from layerlr.engine import evaluate
+        from layerlr.setting import Setting
+
         cell = Setting(**setting)
         dtype = getattr(torch, train["dtype"])
         key = (tuple(sorted(setting.items())), tuple(train["seeds"]), train["protocol"],
                train["dtype"])
         if key not in self.cache:
+            if self.prepared[0] is not None:
+                self.prepared = (None, {})  # dropped before the new cell's draws are made
             self.cache[key] = draw(cell, list(train["seeds"]), train["protocol"], self.device,
                                    dtype)
             if len(self.cache) > DRAW_CACHE:
                 self.cache.popitem(last=False)
         self.cache.move_to_end(key)
         if self.prepared[0] != key:
-            self.prepared = (key, {})  # dropped before the new cell's is made
+            self.prepared = (key, {})
         ev = evaluate(cell, schedules, list(train["seeds"]), draws=self.cache[key],
                       memory_budget=self.memory, prepared=self.prepared[1])
-        return {"results": ev.per_schedule(), "node": self.node, "node_ip": self.node_ip,
-                "device": self.device, "seconds": time.perf_counter() - start}
+        return ev.per_schedule()
+
+    def _where(self, start: float) -> dict[str, Any]:
+        return {"node": self.node, "node_ip": self.node_ip, "device": self.device,
+                "seconds": time.perf_counter() - start}
 
 
-def plan(resources: ResourceSpec) -> tuple[int, float, float]:
-    """(workers, CPUs each, GPUs each) for the connected cluster.
+def _ray_gpus() -> bool:
+    import ray
 
-    With GPUs in the cluster and no ``gpus_per_worker`` given, one worker per GPU, so
-    every GPU of every node is used; otherwise one worker per ``cpus_per_worker`` CPUs.
+    return bool(ray.get_gpu_ids())
+
+
+def _node(in_ray: bool) -> tuple[str, str]:
+    if in_ray:
+        import ray
+
+        return ray.get_runtime_context().get_node_id(), ray.util.get_node_ip_address()
+    return f"local:{socket.gethostname()}", "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One planned evaluator: where it runs and what it takes."""
+
+    node: str  # Ray node id
+    cpus: float
+    gpus: float
+    threads: int
+
+
+class PlanError(ValueError):
+    """Resources the cluster cannot provide (a bad [resources] table for this cluster)."""
+
+
+def plan(resources: ResourceSpec, nodes: list[dict]) -> list[Slot]:
+    """The evaluators for ``nodes`` (each {"id", "cpus", "gpus", "memory"}).
+
+    One evaluator per GPU where the cluster has GPUs (or ``gpus_per_worker`` of them
+    each); otherwise one per CPU node with all its CPUs, or one per ``cpus_per_worker``
+    CPUs. ``resources.workers`` caps the count. Raises :class:`PlanError` when nothing
+    can be placed.
     """
-    total = ray.cluster_resources()
     gpus = resources.gpus_per_worker
     if gpus is None:
-        gpus = 1.0 if total.get("GPU", 0) >= 1 else 0.0
+        gpus = 1.0 if any(n["gpus"] >= 1 for n in nodes) else 0.0
+    slots = []
+    for node in nodes:
+        if gpus > 0:
+            count = int(node["gpus"] / gpus + 1e-9)
+            cpus = min(resources.cpus_per_worker or 1.0, node["cpus"] / max(count, 1))
+        else:
+            cpus = resources.cpus_per_worker or node["cpus"]
+            if resources.cpus_per_worker is None and resources.workers:
+                cpus = max(1.0, node["cpus"] * len(nodes) / resources.workers)
+            count = int(node["cpus"] / cpus + 1e-9) if cpus > 0 else 0
+        slots += [Slot(node["id"], cpus, gpus, max(1, int(cpus)))] * count
+    if not slots:
+        raise PlanError(_why_no_slot(resources, gpus, nodes))
+    return slots[:resources.workers] if resources.workers else slots
+
+
+def _why_no_slot(resources: ResourceSpec, gpus: float, nodes: list[dict]) -> str:
     if gpus > 0:
-        workers = resources.workers or int(total.get("GPU", 0) / gpus)
-        if workers < 1:
-            raise RuntimeError(f"resources.gpus_per_worker = {gpus} but the cluster has "
-                               f"{total.get('GPU', 0)} GPUs; set gpus_per_worker = 0")
-    else:
-        cpus = total.get("CPU", 1)
-        workers = resources.workers or max(1, int(cpus // resources.cpus_per_worker))
-    return workers, resources.cpus_per_worker, gpus
+        have = max((n["gpus"] for n in nodes), default=0)
+        return (f"resources.gpus_per_worker: {gpus:g} GPUs per worker, but the largest node "
+                f"has {have:g}; set gpus_per_worker = 0 (or remove it) to run on CPUs")
+    have = max((n["cpus"] for n in nodes), default=0)
+    return (f"resources.cpus_per_worker: {resources.cpus_per_worker:g} CPUs per worker, but "
+            f"the largest node has {have:g}; lower it or remove it (default: a whole node)")
+
+
+def local_node() -> dict:
+    """This machine as :func:`plan` sees a node, without starting Ray."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    gpus = 0
+    try:
+        import torch
+
+        gpus = torch.cuda.device_count()
+    except ImportError:
+        pass
+    return {"id": "local", "cpus": float(cpus or 1), "gpus": float(gpus),
+            "memory": available_memory()}
+
+
+def available_memory() -> float:
+    """Bytes of memory available on this machine (MemAvailable, else all of it)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def ray_nodes() -> list[dict]:
+    """The alive nodes of the connected Ray cluster, as :func:`plan` takes them."""
+    import ray
+
+    return [{"id": n["NodeID"], "cpus": n["Resources"].get("CPU", 0.0),
+             "gpus": n["Resources"].get("GPU", 0.0), "memory": n["Resources"].get("memory", 0.0)}
+            for n in ray.nodes() if n.get("Alive")]
 
 
 class Pool:
     """The Ray actors evaluating batches, kept at the size the cluster allows.
 
     An actor gets work only after it answered :meth:`Evaluator.ready`, so an actor Ray
-    cannot place (a node went away, the cluster is full) never holds a batch. The pool
-    grows again when the cluster does, and shrinks when a node dies.
+    cannot place (a node went away, the cluster is full) never holds a batch. Each
+    planned slot is pinned to its node. The pool grows again when the cluster does,
+    and shrinks when a node dies.
     """
 
     def __init__(self, resources: ResourceSpec) -> None:
+        import ray
+
         self.resources = resources
         self.idle: deque[Any] = deque()  # first in, first out: work spreads over nodes
-        self.live: set[Any] = set()
-        self.starting: dict[Any, Any] = {}  # ready() reference -> actor
+        self.live: dict[Any, Slot] = {}
+        self.starting: dict[Any, tuple[Any, Slot]] = {}  # ready() reference -> (actor, slot)
         self.last: dict[Any, str] = {}  # actor -> the cell of its last batch
         env = environment()
-        _, cpus, gpus = plan(resources)
-        self.actor = ray.remote(Evaluator).options(
-            num_cpus=cpus, num_gpus=gpus, max_restarts=0,
-            runtime_env={"env_vars": env} if env else None)
-        self.threads = max(1, int(cpus))
+        self.actor = ray.remote(Evaluator)
+        self.options = {"max_restarts": 0, "runtime_env": {"env_vars": env} if env else None}
 
     def grow(self) -> int:
-        """Start actors up to the planned count. -> how many were started."""
-        missing = plan(self.resources)[0] - len(self.live) - len(self.starting)
-        for _ in range(max(0, missing)):
-            actor = self.actor.remote(self.threads, self.resources.memory_mb)
-            self.starting[actor.ready.remote()] = actor
-        return max(0, missing)
+        """Start actors for the planned slots not yet filled. -> how many were started."""
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        try:
+            wanted = plan(self.resources, ray_nodes())
+        except PlanError:  # no node can take a worker now; maybe later
+            return 0
+        have = [s for s in self.live.values()] + [s for _, s in self.starting.values()]
+        started = 0
+        for slot in wanted:
+            if slot in have:
+                have.remove(slot)
+                continue
+            actor = self.actor.options(
+                **self.options, num_cpus=slot.cpus, num_gpus=slot.gpus,
+                scheduling_strategy=NodeAffinitySchedulingStrategy(slot.node, soft=False),
+            ).remote(slot.threads, self.resources.memory_mb)
+            self.starting[actor.ready.remote()] = (actor, slot)
+            started += 1
+        return started
 
     def started(self, ref: Any) -> None:
         """An actor's ready() answered (or failed)."""
-        actor = self.starting.pop(ref)
+        import ray
+
+        actor, slot = self.starting.pop(ref)
         try:
             ray.get(ref)
         except ray.exceptions.RayError:
             ray.kill(actor)
             return
-        self.live.add(actor)
+        self.live[actor] = slot
         self.idle.append(actor)
 
-    def take(self, cell: str) -> Any:
+    def take(self, cell: str | None = None) -> Any:
         """An idle actor for a batch of ``cell``: one that ran the cell last if any is
         idle (its step-1 work is kept), else the longest idle."""
         actor = next((a for a in self.idle if self.last.get(a) == cell), self.idle[0])
         self.idle.remove(actor)
-        self.last[actor] = cell
         return actor
 
     def lost(self, actor: Any) -> None:
-        self.live.discard(actor)
+        import ray
+
+        self.live.pop(actor, None)
         self.last.pop(actor, None)
+        if actor in self.idle:
+            self.idle.remove(actor)
         ray.kill(actor)
 
     def shutdown(self) -> None:
-        for actor in list(self.live) + list(self.starting.values()):
+        import ray
+
+        for actor in list(self.live) + [a for a, _ in self.starting.values()]:
             ray.kill(actor)

@@ -18,7 +18,7 @@ from matplotlib.image import imread
 
 from layerlr.report import make_report
 from layerlr.study import lock
-from layerlr.study.storage import open_storage, storage_url
+from layerlr.study.storage import open_storage, resolve
 
 SWEEP = """
 name = "sweep"
@@ -242,7 +242,7 @@ def test_figures_exist_and_are_images_with_content(results):
 def test_a_running_study_says_so_and_an_interrupted_one_too(results, tmp_path):
     res = tmp_path / "res"
     shutil.copytree(results / "res", res)
-    store = open_storage(storage_url(res))
+    store = open_storage(resolve(res))
     study = optuna.load_study(study_name="search/L3-h16", storage=store)
     lock.claim(study, owner="test")  # a live driver: this process
     report = make_report(res, tmp_path / "running")

@@ -15,7 +15,7 @@ from command import COMMAND, layerlr
 from layerlr import evaluate
 from layerlr.study import StudyChanged, load_study, run_study
 from layerlr.study.space import diagonal_points
-from layerlr.study.storage import storage_url
+from layerlr.study.storage import open_storage, resolve
 
 GRID = """
 name = "grid"
@@ -99,7 +99,7 @@ def run_cli(study, results, address, fault=None, timeout=180):
 
 def check_exact(results, cfg, target=None):
     """Exactly the target COMPLETE trials per cell in storage, and exactly their rows."""
-    storage = storage_url(results)
+    storage = open_storage(resolve(results))
     frame = pd.read_parquet(results / "trials")
     assert not frame.duplicated(["cell", "trial", "step"]).any()
     for cell in cfg.cells():

@@ -14,7 +14,7 @@ from command import layerlr
 
 from layerlr import results as parquet
 from layerlr.study import load_study, run_study
-from layerlr.study.storage import storage_url
+from layerlr.study.storage import open_storage, resolve
 
 STUDY = """
 name = "faults"
@@ -39,7 +39,7 @@ def counts(results, cfg):
     out = {}
     for cell in cfg.cells():
         study = optuna.load_study(study_name=f"{cfg.name}/{cell.name}",
-                                  storage=storage_url(results))
+                                  storage=open_storage(resolve(results)))
         out[cell.name] = {s: sum(t.state.name == s for t in study.trials)
                           for s in ("COMPLETE", "FAIL", "RUNNING")}
     return out

@@ -29,7 +29,7 @@ def test_phases_share_rates_across_steps(phases, distinct):
                        "train": {"steps": 3}, "search": {"phases": phases, "alpha": [0.3, 0.5]}})
     cell = cfg.cells()[0]
     trial = optuna.create_study().ask()
-    schedule = suggest(trial, cfg, cell)
+    schedule = torch.tensor(suggest(trial, cfg, cell))
     assert schedule.shape == (3, 3)
     assert len({tuple(row.tolist()) for row in schedule}) == distinct
     for row in schedule:
