@@ -39,8 +39,8 @@ from layerlr.study.lock import BEAT_S, StudyLocked, alive, beat_lock, claim, rel
 from layerlr.study.progress import Progress
 from layerlr.study.sampler import CellSampler, Told, enqueue_grid, train_of
 from layerlr.study.space import diagonal_points
-from layerlr.study.storage import (StorageError, StorageSpec, file_identity, open_storage,
-                                   resolve, split_name, study_name, vanished)
+from layerlr.study.storage import (StorageError, StorageSpec, open_storage, resolve, split_name,
+                                   study_name, watch)
 from layerlr.study.worker import PlanError, local_node, plan, ray_nodes
 
 TARGET_BATCH_S = 0.5  # batches grow until one takes about this long, ask and tell included
@@ -135,6 +135,11 @@ def run_study(cfg: StudyConfig, results: str | Path, storage: str | None = None,
     spec = resolve(results, storage)
     nodes = connect(address, dashboard_host) if address else [local_node()]
     check_fits(cfg, nodes)
+    try:  # the first thing written
+        results.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise parquet.ResultsError(f"cannot make the results directory {results}: "
+                                   f"{err.strerror or err}") from None
     store = open_storage(spec)
     summary = RunSummary(results, spec.shown, ray=bool(address))
     owner = uuid.uuid4().hex
@@ -345,7 +350,7 @@ class Execution:
         self.progress = Progress(runs, echo if show else None)
         self.echo = self.progress.say(echo)
         self.lock = threading.Lock()  # the runs' counters, shared with the local lane
-        self.identity = file_identity(spec)
+        self.watch = watch(spec)
         self.results_there = results.is_dir()
         self.settings = {run.cell.name: run.cell.setting.to_dict() for run in runs}
         self.train = train_of(cfg)
@@ -562,7 +567,7 @@ class Execution:
     # --- surroundings -----------------------------------------------------------------
 
     def _watch(self) -> None:
-        gone = vanished(self.spec, self.identity)
+        gone = self.watch.gone() if self.watch is not None else None
         if gone is not None:
             raise StorageError(gone + "; the trials told since cannot be kept")
         self._check_results()

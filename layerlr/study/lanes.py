@@ -150,7 +150,8 @@ class RayLanes:
         flight = self.flights.pop(ref)
         if ref == flight.tell_ref:
             return ray.get(ref)
-        self.load[flight.actor] -= 1
+        if flight.actor in self.load:
+            self.load[flight.actor] -= 1
         outcome = self._outcome(flight)
         flight.tell_ref = flight.sampler.tell.remote(flight.ask_ref, outcome)
         self.flights[flight.tell_ref] = flight

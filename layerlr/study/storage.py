@@ -81,7 +81,7 @@ def resolve(results: str | Path, url: str | None = None) -> StorageSpec:
         if (results / SQLITE).exists() and not (results / JOURNAL).exists():
             return StorageSpec("rdb", f"sqlite:///{results / SQLITE}", results / SQLITE)
         return StorageSpec("journal", str(results / JOURNAL), results / JOURNAL)
-    scheme = urlsplit(url).scheme.lower() if "://" in url else ""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if scheme in ("redis", "rediss"):
         _check_redis(url)
         return StorageSpec("redis", url)
@@ -164,7 +164,7 @@ class JournalFile(JournalFileBackend):
             super().__init__(str(path))
         except OSError as err:
             raise StorageError(f"cannot open the journal {path}: {err.strerror or err}") from None
-        self.identity = _identity(path)
+        self.watch = FileWatch(path)
         self.dirty = False
 
     def read_logs(self, log_number_from: int):
@@ -177,9 +177,12 @@ class JournalFile(JournalFileBackend):
     def append_logs(self, logs: list[dict]) -> None:
         lines = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs)
         with get_lock_file(self._lock):
-            self.check()
+            gone = self.watch.gone()
+            if gone is not None:
+                raise StorageError(gone + "; the trials told since cannot be kept")
             with open(self._file_path, "ab") as f:
                 f.write(lines.encode("utf-8"))
+                self.watch.seen(f.tell())
         self.dirty = True
 
     def flush(self) -> None:
@@ -189,11 +192,29 @@ class JournalFile(JournalFileBackend):
                 os.fsync(f.fileno())
             self.dirty = False
 
-    def check(self) -> None:
-        """Raise :class:`StorageError` if the journal file was deleted or replaced."""
-        if _identity(Path(self._file_path)) != self.identity:
-            raise StorageError(f"the storage {self._file_path} was deleted or replaced during "
-                               "the run; the trials told since are lost")
+
+class FileWatch:
+    """Notices a storage file deleted or replaced: its inode changes, or it shrinks
+    (a journal only grows; a new file can get the old inode number back)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.identity = _identity(path)
+        self.size = path.stat().st_size if self.identity else 0
+
+    def seen(self, size: int) -> None:
+        self.size = max(self.size, size)
+
+    def gone(self) -> str | None:
+        """What happened to the file, or None while it is the one we know."""
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return f"the storage {self.path} was deleted during the run"
+        if (st.st_dev, st.st_ino) != self.identity or st.st_size < self.size:
+            return f"the storage {self.path} was deleted or replaced during the run"
+        self.size = st.st_size
+        return None
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
@@ -211,17 +232,9 @@ def flush(storage: optuna.storages.BaseStorage) -> None:
         backend.flush()
 
 
-def vanished(spec: StorageSpec, identity: tuple[int, int] | None) -> str | None:
-    """What is gone of a file storage whose (device, inode) was ``identity``, or None."""
-    if spec.path is None or identity is None:
-        return None
-    if _identity(spec.path) != identity:
-        return f"the storage {spec.path} was deleted or replaced during the run"
-    return None
-
-
-def file_identity(spec: StorageSpec) -> tuple[int, int] | None:
-    return None if spec.path is None else _identity(spec.path)
+def watch(spec: StorageSpec) -> FileWatch | None:
+    """A watch on the storage's file, for a run to notice it going away (None: a server)."""
+    return None if spec.path is None else FileWatch(spec.path)
 
 
 def _redis(url: str) -> JournalStorage:

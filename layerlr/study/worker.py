@@ -128,6 +128,7 @@ def plan(resources: ResourceSpec, nodes: list[dict]) -> list[Slot]:
     gpus = resources.gpus_per_worker
     if gpus is None:
         gpus = 1.0 if any(n["gpus"] >= 1 for n in nodes) else 0.0
+    total = sum(n["cpus"] for n in nodes)
     slots = []
     for node in nodes:
         if gpus > 0:
@@ -136,7 +137,7 @@ def plan(resources: ResourceSpec, nodes: list[dict]) -> list[Slot]:
         else:
             cpus = resources.cpus_per_worker or node["cpus"]
             if resources.cpus_per_worker is None and resources.workers:
-                cpus = max(1.0, node["cpus"] * len(nodes) / resources.workers)
+                cpus = max(1.0, float(int(total / resources.workers)))
             count = int(node["cpus"] / cpus + 1e-9) if cpus > 0 else 0
         slots += [Slot(node["id"], cpus, gpus, max(1, int(cpus)))] * count
     if not slots:

@@ -8,13 +8,9 @@ from types import SimpleNamespace
 from layerlr.study.progress import Progress
 
 
-class FakeStudy:
-    best_value = 0.125
-
-
 def test_progress_lines_show_counts_best_rate_and_eta():
     run = SimpleNamespace(cell=SimpleNamespace(name="L2-h64"), complete=30, target=40, told=20,
-                          started=time.monotonic() - 10.0, failed=2, study=FakeStudy())
+                          started=time.monotonic() - 10.0, failed=2, best=0.125)
     line = Progress([run], print).lines()[0]
     fields = line.split()
     assert fields[0] == "L2-h64" and fields[1] == "30/40"

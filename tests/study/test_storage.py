@@ -1,31 +1,83 @@
-"""Storage URLs are redacted wherever they are shown; a local Ray binds to localhost."""
+"""Storages: which one a results directory uses, URLs checked and redacted, files watched."""
 
 from __future__ import annotations
 
-import ray
+import optuna
+import pytest
 
-from layerlr.study import driver
-from layerlr.study.storage import redact, storage_url
+from layerlr.study.storage import (StorageError, StorageURLError, open_storage, redact,
+                                   resolve, scrub)
 
 
-def test_passwords_are_redacted():
+def test_passwords_are_redacted_whole_even_with_an_unescaped_at_sign():
     assert redact("postgresql://me:s3cret@db:5432/x") == "postgresql://me:***@db:5432/x"
     assert redact("postgresql+psycopg2://me:s3cret@db/x") == "postgresql+psycopg2://me:***@db/x"
+    assert redact("postgresql://me:pa@ss/w@rd@db/x") == "postgresql://me:***@db/x"
+    assert redact("redis://:hunter2@cache:6379/0") == "redis://:***@cache:6379/0"
     assert redact("sqlite:////tmp/a.db") == "sqlite:////tmp/a.db"
-    assert "s3cret" not in redact("not a url but me:s3cret@db")
+    assert redact("/tmp/results/optuna.log") == "/tmp/results/optuna.log"
 
 
-def test_default_storage_is_the_sqlite_file_in_the_results(tmp_path):
-    assert storage_url(tmp_path) == f"sqlite:///{tmp_path.resolve()}/optuna.db"
-    assert storage_url(tmp_path, "postgresql://x@y/z") == "postgresql://x@y/z"
+def test_fragments_of_a_password_are_scrubbed_from_driver_messages():
+    url = "postgresql://me:top@secret@db.example/x"
+    message = 'could not translate host name "secret@db.example" to address'
+    assert "secret" not in scrub(message, url)
+    assert "db.example" in scrub(message, url)
 
 
-def test_a_local_ray_binds_its_dashboard_to_localhost(monkeypatch):
-    calls = []
-    monkeypatch.setattr(ray, "is_initialized", lambda: False)
-    monkeypatch.setattr(ray, "init", lambda **kwargs: calls.append(kwargs))
-    driver._connect(None, "127.0.0.1")
-    assert calls[-1]["address"] == "local" and calls[-1]["dashboard_host"] == "127.0.0.1"
-    driver._connect("10.0.0.5:6379", "127.0.0.1")
-    assert calls[-1] == {"address": "10.0.0.5:6379", "log_to_driver": False,
-                         "configure_logging": False}
+def test_default_storage_is_the_journal_unless_an_older_sqlite_file_is_there(tmp_path):
+    spec = resolve(tmp_path)
+    assert spec.kind == "journal" and spec.path == tmp_path.resolve() / "optuna.log"
+    (tmp_path / "optuna.db").touch()
+    old = resolve(tmp_path)
+    assert old.kind == "rdb" and old.url == f"sqlite:///{tmp_path.resolve()}/optuna.db"
+    (tmp_path / "optuna.log").touch()
+    assert resolve(tmp_path).kind == "journal"
+
+
+def test_storage_urls_by_kind(tmp_path):
+    assert resolve(tmp_path, "redis://cache:6379/0").kind == "redis"
+    assert resolve(tmp_path, "postgresql://u@db/x").shared
+    assert resolve(tmp_path, str(tmp_path / "shared.log")).kind == "journal"
+    assert resolve(tmp_path, f"sqlite:///{tmp_path}/s.db").path == tmp_path / "s.db"
+
+
+@pytest.mark.parametrize("url", ["postgresql://u@db:99999/x", "frob://x", "results/optuna",
+                                 "redis://:70000", "sqlite://", "postgresql://u@/x",
+                                 "mysql://[::1/x"])
+def test_malformed_or_unknown_urls_are_bad_input(tmp_path, url):
+    with pytest.raises(StorageURLError):
+        resolve(tmp_path, url)
+
+
+def test_a_journal_deleted_or_replaced_under_a_run_is_never_written_again(tmp_path):
+    store = open_storage(resolve(tmp_path))
+    study = optuna.create_study(storage=store, study_name="s/L3-h8")
+    study.set_user_attr("before", 1)
+    (tmp_path / "optuna.log").unlink()
+    with pytest.raises(StorageError, match="deleted during the run"):
+        study.set_user_attr("after", 1)
+    assert not (tmp_path / "optuna.log").exists()  # Optuna's backend would make a new one
+    (tmp_path / "optuna.log").write_text("")
+    with pytest.raises(StorageError, match="deleted or replaced"):
+        study.set_user_attr("after", 1)
+
+
+def test_damaged_storages_are_named(tmp_path):
+    good = open_storage(resolve(tmp_path))
+    optuna.create_study(storage=good, study_name="s/L3-h8").set_user_attr("x", 1)
+    journal = tmp_path / "optuna.log"
+    journal.write_bytes(journal.read_bytes()[:20] + b"\x00garbage\n{}\n")
+    with pytest.raises(StorageError, match=str(journal)):
+        open_storage(resolve(tmp_path))
+    db = tmp_path / "old" / "optuna.db"
+    db.parent.mkdir()
+    db.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StorageError, match=str(db)):
+        open_storage(resolve(tmp_path / "old"))
+
+
+def test_reading_commands_do_not_create_a_storage(tmp_path):
+    with pytest.raises(StorageError, match="no study storage"):
+        open_storage(resolve(tmp_path / "nothing"), create=False)
+    assert not (tmp_path / "nothing").exists()
