@@ -93,15 +93,23 @@ def best_of(repeats: int, fn):
     return out, min(times)
 
 
-def run(name: str, setting: Setting, budget: float, seeds: list[int], repeats: int) -> dict:
+def run(name: str, setting: Setting, budget: float, seeds: list[int], repeats: int,
+        device: str = "cpu") -> dict:
     rates = constant(diagonal(budget, setting.layers), 2)
     raws = [raw_draws(setting, seed, "published", "cpu", torch.float32) for seed in seeds]
-    ev, engine_s = best_of(repeats, lambda: evaluate(
-        setting, rates, seeds, draws=from_raw(raws, "cpu", torch.float32), surrogate=False))
+
+    def engine() -> object:
+        out = evaluate(setting, rates, seeds, draws=from_raw(raws, device, torch.float32),
+                       surrogate=False, device=device)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        return out
+
+    ev, engine_s = best_of(repeats, engine)
     ref, naive_s = best_of(repeats, lambda: published_method(setting, raws, rates))
     err = ((ev.losses["empirical"] - ref.double()).abs() / ref.double()).max().item()
     b, s = rates.shape[0], len(seeds)
-    return {"sweep": name, "schedules": b, "naive s": naive_s, "engine s": engine_s,
+    return {"sweep": f"{name} ({device})", "schedules": b, "naive s": naive_s, "engine s": engine_s,
             "speed-up": naive_s / engine_s,
             "naive GFLOP": naive_flops(setting, b, s, 2) / 1e9,
             "engine GFLOP": engine_flops(setting, b, s) / 1e9,
@@ -115,16 +123,18 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=2, help="best of this many runs")
+    parser.add_argument("--device", default="cpu", help="where the engine runs (cpu, cuda); "
+                        "the published method always runs on the CPU, as published")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     seeds = list(range(2020, 2020 + args.seeds))
     rows = [
         run("matrix h=1000 B=40000", Setting(family="matrix", width=1000), 40000, seeds,
-            args.repeats),
+            args.repeats, args.device),
         run("readout L=3 h=1000 B=80", Setting(family="readout", depth=3, width=1000), 80,
-            seeds, args.repeats),
+            seeds, args.repeats, args.device),
     ]
-    print(f"threads={args.threads} seeds={len(seeds)} steps=2 float32 CPU; "
+    print(f"threads={args.threads} seeds={len(seeds)} steps=2 float32 {args.device}; "
           f"torch.mm 1000^3: {mm_gflops():.1f} GFLOP/s")
     print_table(rows, 23, 14)
 

@@ -95,6 +95,9 @@ def _run(args: argparse.Namespace) -> int:
     _out(f"done: {summary.complete} trials complete, {summary.failed} failed, "
          f"{summary.diverged} diverged (told as {1e6:g}); this run told {summary.told} "
          f"trials in {summary.wall:.1f} s ({rate:.1f} trials/s) {where}")
+    if summary.told:
+        _out("per trial: " + ", ".join(f"{k} {1e3 * v:.3f} ms"
+                                       for k, v in summary.per_trial().items()))
     for line in summary.errors:
         _out(f"  failed: {line}")
     _out(f"results: {results / 'trials'}  ->  pandas.read_parquet('{results / 'trials'}')")

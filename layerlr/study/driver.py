@@ -105,6 +105,17 @@ class RunSummary:
     wall: float = 0.0  # seconds in run_study
     seconds: dict[str, float] = field(default_factory=dict)  # by activity, summed
 
+    def per_trial(self) -> dict[str, float]:
+        """Seconds per told trial by activity: ask and tell (in the samplers, storage
+        included), evaluate (in the evaluators), parquet and driver (the driver's loop
+        less its waiting and Parquet writes), and wall (the whole run)."""
+        n = max(self.told, 1)
+        s = self.seconds
+        driver = s.get("loop", 0.0) - s.get("waiting", 0.0) - s.get("parquet", 0.0)
+        return {"ask": s.get("ask", 0.0) / n, "evaluate": s.get("worker", 0.0) / n,
+                "tell": s.get("tell", 0.0) / n, "parquet": s.get("parquet", 0.0) / n,
+                "driver": max(driver, 0.0) / n, "wall": self.wall / n}
+
     def add(self, activity: str, seconds: float) -> None:
         self.seconds[activity] = self.seconds.get(activity, 0.0) + seconds
 
@@ -366,7 +377,8 @@ class Execution:
     def run(self) -> None:
         previous = signal.signal(signal.SIGTERM, _interrupt)
         try:
-            self._loop()
+            with self.summary.timed("loop"):
+                self._loop()
         except KeyboardInterrupt:
             self._abandon()
             raise
@@ -476,7 +488,8 @@ class Execution:
         import queue
 
         try:
-            item = self.local.out.get(timeout=WAIT_S)
+            with self.summary.timed("waiting"):
+                item = self.local.out.get(timeout=WAIT_S)
         except queue.Empty:
             return
         self._take(item)

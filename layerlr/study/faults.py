@@ -1,6 +1,7 @@
 """Fault injection for the reliability tests; does nothing unless LAYERLR_FAULT is set.
 
-``LAYERLR_FAULT=<point>:<n>`` acts the n-th time a process passes ``point``:
+``LAYERLR_FAULT=<point>:<n>`` acts the n-th time a process passes ``point`` (``*``:
+every time):
 
 - driver points ``asked``, ``told``, ``exported``: SIGKILL the driver;
 - ``worker-raise``: the worker's batch raises :class:`InjectedFault`;
@@ -26,7 +27,7 @@ def fault(point: str) -> None:
     if point_set != point:
         return
     _COUNT[point] = _COUNT.get(point, 0) + 1
-    if _COUNT[point] != int(nth or 1):
+    if nth != "*" and _COUNT[point] != int(nth or 1):
         return
     if point == "worker-raise":
         raise InjectedFault(f"injected fault in batch {_COUNT[point]} of this worker")

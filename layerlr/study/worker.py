@@ -36,7 +36,7 @@ class Evaluator:
         if torch.cuda.is_available() and (not in_ray or _ray_gpus()):
             self.device = "cuda"
         self.memory = None if memory_mb is None else memory_mb * 2**20
-        self.in_ray = in_ray  # the worker faults of the tests act in Ray workers only
+        self.in_ray = in_ray
         self.node, self.node_ip = _node(in_ray)
         self.cache: OrderedDict[tuple, Any] = OrderedDict()
         # the engine's per-seed step-1 work for the last cell only: as large as a chunk
@@ -50,8 +50,8 @@ class Evaluator:
         """Evaluate ``batch`` (one cell's schedules). An error becomes the Outcome's."""
         start = time.perf_counter()
         try:
-            if self.in_ray:
-                fault("worker-raise")
+            fault("worker-raise")
+            if self.in_ray:  # in the driver's own lane it would end the driver
                 fault("worker-exit")
             results = self._evaluate(setting, train, batch.schedules)
         except Exception as err:  # the batch's trials fail with this message; run goes on

@@ -37,6 +37,15 @@ def with_(section: str, **values):
     (with_("search", objective_step=3), "search.objective_step: 3 is past the last step"),
     (with_("resources", gpus_per_worker=1.5), "resources.gpus_per_worker: 1.5 is neither"),
     ({"model": {"depth": 3, "width": 8}}, "name: missing"),
+    (dict(GOOD, name="../../../x"), "name: '../../../x' is not a valid study name"),
+    (dict(GOOD, name="/tmp/x"), "name: '/tmp/x' is not a valid study name"),
+    (dict(GOOD, name=".."), "name: '..' is not a valid study name"),
+    (dict(GOOD, name="a%2Fb"), "name: 'a%2Fb' is not a valid study name"),
+    (dict(GOOD, name="x" * 300), "name: 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'... is not a"),
+    (with_("search", alpha=[100, 300]), "search.alpha (width 16): the largest rate overflows"),
+    (with_("search", rates="free", exponent=[1, 400]), "search.exponent (width 16): the larg"),
+    (with_("search", sampler="grid", diagonal_alpha=[400.0]), "search.diagonal_alpha (width"),
+    (with_("resources", cpus_per_worker=0.0001), "resources.cpus_per_worker: must be >= 0.5"),
 ])
 def test_bad_values_name_the_key(raw, key):
     with pytest.raises(StudyFileError) as info:
@@ -77,3 +86,14 @@ def test_shipped_study_files_are_valid():
     assert len(files) >= 5
     for path in files:
         load_study(path)
+
+
+def test_a_huge_or_endless_file_is_refused_without_reading_it_all(tmp_path):
+    with pytest.raises(StudyFileError, match="larger than 1 MiB"):
+        load_study("/dev/zero")
+    big = tmp_path / "big.toml"
+    big.write_text('name = "s"\n' + "# padding\n" * 200_000)
+    with pytest.raises(StudyFileError, match="larger than 1 MiB"):
+        load_study(big)
+    with pytest.raises(StudyFileError, match="is a directory"):
+        load_study(tmp_path)

@@ -172,3 +172,85 @@ def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(ray_address, make_study, tmp_p
     done = run_cli(study, results, ray_address)
     assert done.returncode == 0, done.stderr
     check_exact(results, load_study(study))
+
+
+def running(results, cfg):
+    store = open_storage(resolve(results))
+    return sum(t.state.name == "RUNNING" for cell in cfg.cells()
+               for t in optuna.load_study(study_name=f"{cfg.name}/{cell.name}",
+                                          storage=store).trials)
+
+
+def start(study, results, *args):
+    return subprocess.Popen([*COMMAND, "run", str(study), "--results", str(results), "--quiet",
+                             *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def first_rows(results, proc, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None \
+            and not list((results / "trials").glob("*/*/part-*")):
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()
+
+
+def test_a_local_run_without_ray_equals_the_engine_and_resumes_exactly(make_study, tmp_path):
+    study = make_study(GRID + "[resources]\nbatch_size = 4\n")
+    killed = layerlr("run", study, "--results", tmp_path / "res", "--quiet",
+                     env={"LAYERLR_FAULT": "asked:3"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    done = layerlr("run", study, "--results", tmp_path / "res", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert "in this process" in done.stdout  # no Ray for so small a run
+    cfg = load_study(study)
+    check_exact(tmp_path / "res", cfg, target=18)
+    frame = pd.read_parquet(tmp_path / "res" / "trials")
+    for cell in cfg.cells():
+        rows = frame[(frame.cell == cell.name)].sort_values(["eta1", "step"])
+        points = torch.tensor([p[1] for p in diagonal_points(cfg, cell)], dtype=torch.float64)
+        direct = evaluate(cell.setting, points[points[:, 0].argsort()], [4, 5, 6], steps=2)
+        want = direct.losses["population"].mean(0).reshape(-1)
+        torch.testing.assert_close(torch.tensor(rows.loss_population.to_numpy()), want,
+                                   rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_one_sigterm_or_ctrl_c_stops_with_no_trial_left_running(make_study, tmp_path, sig):
+    study = make_study(TPE.replace("n_trials = 30", "n_trials = 100000"))
+    results = tmp_path / "res"
+    proc = start(study, results)
+    first_rows(results, proc)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "Stack trace" not in err
+    assert running(results, load_study(study)) == 0
+
+
+def test_a_second_ctrl_c_quits_at_once_without_a_traceback(ray_address, make_study, tmp_path):
+    study = make_study(TPE.replace("n_trials = 30", "n_trials = 100000"))
+    results = tmp_path / "res"
+    proc = start(study, results, "--address", ray_address)
+    first_rows(results, proc)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    fewer = make_study(TPE, "fewer.toml")  # another n_trials is the same study
+    done = run_cli(fewer, results, ray_address)
+    assert done.returncode == 0, done.stderr
+    assert running(results, load_study(fewer)) == 0
+
+
+def test_restart_waits_for_the_driver_that_runs_the_study(make_study, tmp_path):
+    study = make_study(TPE.replace("n_trials = 30", "n_trials = 100000"))
+    results = tmp_path / "res"
+    proc = start(study, results)
+    first_rows(results, proc)
+    out = layerlr("run", study, "--results", results, "--restart", "--quiet")
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=120)
+    assert out.returncode == 3, out.stderr
+    assert f"is being run by another driver (pid {proc.pid}" in out.stderr
+    assert proc.returncode == 130  # it was never disturbed

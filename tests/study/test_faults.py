@@ -134,3 +134,62 @@ def test_a_damaged_file_is_named_and_rebuilt_from_the_storage(ray_address, make_
     pd.testing.assert_frame_equal(
         after.sort_values(key).reset_index(drop=True)[before.columns],
         before.sort_values(key).reset_index(drop=True), check_categorical=False)
+
+
+def wait_for_rows(results, proc, timeout=120):
+    import time
+
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None \
+            and not list((results / "trials").glob("*/*/part-*")):
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()
+
+
+LONG = STUDY.replace("n_trials = 20", "n_trials = 100000").replace("batch_size = 3",
+                                                                    "batch_size = 2")
+
+
+def test_a_results_directory_deleted_during_a_run_stops_it_saying_what_is_gone(
+        make_study, tmp_path):
+    import shutil
+    import subprocess
+
+    from command import COMMAND
+
+    results = tmp_path / "res"
+    proc = subprocess.Popen([*COMMAND, "run", str(make_study(LONG)), "--results", str(results),
+                             "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    wait_for_rows(results, proc)
+    shutil.rmtree(results)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3, err
+    assert "was deleted" in err and str(results) in err and "Traceback" not in err
+    assert not (results / "optuna.log").exists()  # no new, empty storage
+
+
+def test_an_emptied_storage_beside_its_parquet_dataset_is_refused(make_study, tmp_path):
+    study, results = make_study(STUDY), tmp_path / "res"
+    assert layerlr("run", study, "--results", results, "--quiet").returncode == 0
+    before = pd.read_parquet(results / "trials")
+    (results / "optuna.log").write_text("")
+    out = layerlr("run", study, "--results", results, "--quiet")
+    assert out.returncode == 3, out.stderr
+    assert "disagrees with the storage: 20 trials there are not in the storage" in out.stderr
+    assert f"layerlr rebuild --results {results}" in out.stderr
+    after = pd.read_parquet(results / "trials")
+    assert len(after) == len(before)  # nothing written to Parquet
+
+
+def test_a_parquet_file_damaged_in_its_middle_is_named(make_study, tmp_path):
+    study, results = make_study(STUDY), tmp_path / "res"
+    assert layerlr("run", study, "--results", results, "--quiet").returncode == 0
+    victim = sorted((results / "trials").glob("*/*/part-*.parquet"))[0]
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 3] ^= 0xFF  # a data page, footer intact
+    victim.write_bytes(bytes(data))
+    pq.read_metadata(victim)  # the footer still reads
+    out = layerlr("run", study, "--results", results, "--quiet")
+    assert out.returncode == 3, out.stderr
+    assert victim.name in out.stderr and "layerlr rebuild" in out.stderr

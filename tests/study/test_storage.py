@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from wsgiref.util import setup_testing_defaults
+
 import optuna
 import pytest
+from command import layerlr
 
 from layerlr.study.storage import (StorageError, StorageURLError, open_storage, redact,
                                    resolve, scrub)
@@ -81,3 +85,30 @@ def test_reading_commands_do_not_create_a_storage(tmp_path):
     with pytest.raises(StorageError, match="no study storage"):
         open_storage(resolve(tmp_path / "nothing"), create=False)
     assert not (tmp_path / "nothing").exists()
+
+
+def dashboard_studies(storage) -> set[str]:
+    from optuna_dashboard import wsgi
+
+    app, got = wsgi(storage), {}
+
+    def start_response(status, headers, exc_info=None):
+        got["status"] = status
+
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/api/studies"}
+    setup_testing_defaults(environ)
+    body = b"".join(app(environ, start_response))
+    assert got["status"].startswith("200"), environ["wsgi.errors"].getvalue()
+    payload = json.loads(body)
+    return {s["study_name"] for s in payload.get("studies", payload.get("study_summaries", []))}
+
+
+def test_optuna_dashboard_reads_the_journal_of_a_results_directory(tmp_path):
+    study = tmp_path / "s.toml"
+    study.write_text((
+        'name = "dash"\n[model]\ndepth = [2, 3]\nwidth = 16\n[search]\nn_trials = 6\n'))
+    run = layerlr("run", study, "--results", tmp_path / "res", "--quiet")
+    assert run.returncode == 0, run.stderr
+    journal = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(tmp_path / "res" / "optuna.log")))
+    assert {"dash/L2-h16", "dash/L3-h16"} <= dashboard_studies(journal)
