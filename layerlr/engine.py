@@ -157,10 +157,10 @@ def footprint(setting: Setting, seeds: int, steps: int, itemsize: int) -> tuple[
     """
     h, d, n, m, o, k = (setting.width, setting.d, setting.n, setting.test_size,
                         setting.outputs, setting.layers)
-    raw = n * d + m * d + d * h + (k - 1) * h * h + n * o + d * o  # one seed's draws
+    raw = n * d + m * d + d * h + (k - 1) * h * h + n * o + d * o  # a seed's raw draws
     kept = d * d + 2 * d * o + min(m, d) * d + d * h + (k - 1) * h * h + h
     shared = 40 * d * h if setting.family == "matrix" else 4 * (d + h)
-    draws = (raw + seeds * (kept + shared)) * itemsize
+    draws = seeds * (raw + kept + shared) * itemsize  # every seed's raw draws coexist
     return draws, _schedule_floats(setting, steps) * itemsize * seeds
 
 

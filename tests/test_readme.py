@@ -1,6 +1,11 @@
-"""The README's test command is the one CI runs."""
+"""The README's commands: the test command is the one CI runs, the main job works."""
 
+import shlex
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).parents[1]
 
@@ -9,3 +14,23 @@ def test_ci_runs_the_readme_test_command():
     readme = ROOT.joinpath("README.md").read_text()
     command = next(line for line in readme.splitlines() if "pytest" in line and "venv" in line)
     assert command.strip() in ROOT.joinpath(".ci/run").read_text()
+
+
+@pytest.mark.slow
+def test_the_main_job_ends_with_a_landscape_and_the_phase_verdicts(tmp_path):
+    readme = ROOT.joinpath("README.md").read_text()
+    line = next(line for line in readme.splitlines() if "layerlr run studies/quickstart" in line)
+    (tmp_path / "studies").symlink_to(ROOT / "studies")
+    for part in line.split("&&"):
+        words = shlex.split(part)
+        if words[0].endswith("/layerlr"):
+            out = subprocess.run([sys.executable, "-m", "layerlr.cli", *words[1:]], cwd=tmp_path,
+                                 capture_output=True, text=True, timeout=600)
+            assert out.returncode == 0, out.stderr
+    summary = (tmp_path / "results/quickstart/report/summary.md").read_text()
+    verdicts = [row for row in summary.splitlines() if row.startswith("| L2-h512 | step-")]
+    assert verdicts == ["| L2-h512 | step-1 optimum unequal | **yes** | yes | yes | 2 |",
+                        "| L2-h512 | step-2 optimum equal | **yes** | yes | yes | 2 |"], verdicts
+    figures = tmp_path / "results/quickstart/report/figures/quickstart-phases"
+    assert (figures / "landscape-L2-h512-step1.png").stat().st_size > 10_000
+    assert (figures / "landscape-L2-h512-step2.png").stat().st_size > 10_000

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import signal
 import time
@@ -46,6 +47,7 @@ from layerlr.study.worker import PlanError, local_node, plan, ray_nodes
 TARGET_BATCH_S = 0.5  # batches grow until one takes about this long, ask and tell included
 GROW_S = 10  # how often the worker pool follows the cluster's size
 FAIL_STREAK = 3  # a cell whose batches fail this many times in a row with one error stops
+RDB_BATCH = 32  # an RDB storage re-reads a study's unfinished trials on each ask: cap them
 RAY_PAYS_S = 20.0  # a local run starts Ray when its projected time on one lane exceeds this
 CONNECT_S = 30  # longest wait for a Ray cluster given by --address
 
@@ -551,14 +553,16 @@ class Execution:
         run.batches += 1
         if not self.cfg.resources.batch_size:
             run.batch = max(1, min(4 * run.batch, int(TARGET_BATCH_S / max(run.cost, 1e-6))))
-        message = told.error
-        if message is None:
+            if self.spec.kind == "rdb":
+                run.batch = min(run.batch, RDB_BATCH)
+        if told.error is None:
             run.streak = (None, 0)
             return
-        count = run.streak[1] + 1 if run.streak[0] == message else 1
-        run.streak = (message, count)
+        reason = re.sub(r"\d+", "#", told.error)  # "tried to allocate 912 MiB" and the like
+        count = run.streak[1] + 1 if run.streak[0] == reason else 1
+        run.streak = (reason, count)
         if count >= FAIL_STREAK:
-            run.stopped = message
+            run.stopped = told.error
 
     def _say(self, run: CellRun, told: Told) -> None:
         first, last = told.numbers[0], told.numbers[-1]
@@ -568,7 +572,7 @@ class Execution:
         if told.error is not None:
             self.summary.errors.append(f"{told.cell} trials {first}-{last}: {told.error}")
             self.echo(f"{told.cell}: trials {first}-{last} failed: {told.error}")
-            if run.stopped == told.error and run.streak[1] == FAIL_STREAK:
+            if run.stopped is not None and run.streak[1] == FAIL_STREAK:
                 line = (f"{told.cell}: stopped after {FAIL_STREAK} batches in a row failed "
                         f"with the same error: {told.error}")
                 self.summary.errors.append(line)

@@ -25,6 +25,7 @@ from layerlr.study.faults import fault
 from layerlr.study.sampler import Batch, CellSampler, Outcome, Told
 
 DEPTH = 2  # batches an evaluator holds: one running, one queued behind it
+READY_S = 15.0  # Ray's lanes wait this long for every planned evaluator before work starts
 WAIT_S = 0.2  # longest wait for any one event before the driver checks on its run
 
 
@@ -103,6 +104,9 @@ class RayLanes:
     """Sampler actors per group of cells and the evaluator pool, driven by the driver."""
 
     def __init__(self, samplers: dict[str, Any], pool: Any) -> None:
+        import time
+
+        self.began = time.monotonic()
         self.sampler_of = samplers  # cell -> sampler actor
         self.pool = pool
         self.ready_samplers: set[Any] = set()
@@ -112,8 +116,13 @@ class RayLanes:
 
     @property
     def ready(self) -> bool:
-        """Whether work can go to Ray: an evaluator and some cell's sampler are up."""
-        return bool(self.pool.live) and bool(self.ready_samplers)
+        """Whether work can go to Ray: some cell's sampler is up, and every planned
+        evaluator (or, after READY_S, at least one): work then spreads over the nodes."""
+        import time
+
+        if not (self.pool.live and self.ready_samplers):
+            return False
+        return not self.pool.starting or time.monotonic() - self.began > READY_S
 
     def serves(self, cell: str) -> bool:
         return self.sampler_of[cell] in self.ready_samplers

@@ -141,8 +141,8 @@ def open_storage(spec: StorageSpec, create: bool = True) -> optuna.storages.Base
         if spec.kind == "redis":
             return _redis(spec.url)
         return _rdb(spec)
-    except StorageError:
-        raise
+    except StorageError as err:  # a host parsed out of a URL can hold a piece of password
+        raise StorageError(scrub(str(err), spec.url)) from None
     except Exception as err:  # every driver and backend raises its own kind
         raise StorageError(f"cannot open the storage {spec.shown}: "
                            f"{scrub(_first_line(err), spec.url)}") from None

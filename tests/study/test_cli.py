@@ -81,7 +81,7 @@ def test_a_name_cannot_choose_where_files_go(tmp_path):
 SIZES = [("width = 8", "width = 1000000000", "model (cell L3-h1000000000): one worker needs"),
          ("width = 8", "width = 160000", "model (cell L3-h160000): one worker needs"),
          ("width = 8", "width = 8\nn = 1000000000", "model (cell L3-h8): one worker needs"),
-         ("width = 8", "width = 8\ntest_size = 100000000", "model (cell L3-h8): one worker"),
+         ("width = 8", "width = 8\ntest_size = 1000000000", "model (cell L3-h8): one worker"),
          ("n_trials = 4", "n_trials = 4\n[resources]\ncpus_per_worker = 64",
           "resources.cpus_per_worker: 64 CPUs per worker, but the largest node has"),
          ("n_trials = 4", "n_trials = 4\n[resources]\ngpus_per_worker = 1",
@@ -111,7 +111,8 @@ def test_batches_that_keep_failing_for_one_reason_stop_the_cell(tmp_path):
                   env={"LAYERLR_FAULT": "worker-raise:*"})
     assert out.returncode == 4, out.stderr
     assert "stopped after 3 batches in a row failed with the same error" in out.stdout
-    assert "0 trials complete, 6 failed" in out.stdout
+    failed = int(out.stdout.split("0 trials complete, ")[1].split()[0])
+    assert 6 <= failed <= 8  # 3 batches of 2, and at most the one asked meanwhile
 
 
 def silent_server():

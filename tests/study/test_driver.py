@@ -254,3 +254,22 @@ def test_restart_waits_for_the_driver_that_runs_the_study(make_study, tmp_path):
     assert out.returncode == 3, out.stderr
     assert f"is being run by another driver (pid {proc.pid}" in out.stderr
     assert proc.returncode == 130  # it was never disturbed
+
+
+def test_on_ray_each_cell_is_sampled_in_a_process_of_its_own(ray_address, make_study,
+                                                              tmp_path):
+    import json
+
+    study = make_study(TPE.replace("n_trials = 30", "n_trials = 12"))
+    done = run_cli(study, tmp_path / "res", ray_address)
+    assert done.returncode == 0, done.stderr
+    logs = [json.loads(line) for line in (tmp_path / "res" / "optuna.log").open()]
+    creator = {log["study_id"]: log["worker_id"].rsplit("-", 1)[0]
+               for log in logs if log["op_code"] == 0}  # CREATE_STUDY: the driver
+    askers: dict[int, set[str]] = {}
+    for log in logs:
+        if log["op_code"] == 4:  # CREATE_TRIAL: whoever asked
+            askers.setdefault(log["study_id"], set()).add(log["worker_id"].rsplit("-", 1)[0])
+    assert len(askers) == 2 and all(len(a) == 1 for a in askers.values())
+    first, second = (a.pop() for a in askers.values())
+    assert first != second and not {first, second} & set(creator.values())
