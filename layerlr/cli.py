@@ -21,12 +21,25 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops a run as Ctrl-C does
     try:
-        return args.func(args)
+        code = args.func(args)
     except KeyboardInterrupt:
         _err("interrupted; run the same command again to resume")
-        return INTERRUPTED
+        code = INTERRUPTED
     except Exception as err:  # one line, no traceback unless asked
-        return _report(err)
+        code = _report(err)
+    _leave_if_a_lane_lingers(code)
+    return code
+
+
+def _leave_if_a_lane_lingers(code: int) -> None:
+    """Exit now if the run's local lane is still in a batch (a second Ctrl-C): letting
+    the interpreter finalise under a running torch thread would abort the process."""
+    import threading
+
+    if any(t.name == "layerlr-local-lane" and t.is_alive() for t in threading.enumerate()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def _interrupt(signum, frame) -> None:

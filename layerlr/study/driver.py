@@ -50,6 +50,7 @@ FAIL_STREAK = 3  # a cell whose batches fail this many times in a row with one e
 RDB_BATCH = 32  # an RDB storage re-reads a study's unfinished trials on each ask: cap them
 RAY_PAYS_S = 20.0  # a local run starts Ray when its projected time on one lane exceeds this
 CONNECT_S = 30  # longest wait for a Ray cluster given by --address
+LANE_JOIN_S = 120  # longest wait, when a run ends, for the local lane to finish its batch
 
 
 class StudyChanged(RuntimeError):
@@ -378,16 +379,19 @@ class Execution:
 
     def run(self) -> None:
         previous = signal.signal(signal.SIGTERM, _interrupt)
+        wait = LANE_JOIN_S
         try:
             with self.summary.timed("loop"):
                 self._loop()
         except KeyboardInterrupt:
+            wait = 1.0  # a second Ctrl-C: quit at once
             self._abandon()
             raise
         finally:
             signal.signal(signal.SIGTERM, previous)
             if self.local is not None:
-                self.local.retire()
+                self.local.retire()  # it stops after its batch (or at its next storage error)
+                self.local.join(wait)
             if self.ray is not None:
                 self.ray.shutdown()
             self.progress.update(final=True)

@@ -173,24 +173,35 @@ class JournalFile(JournalFileBackend):
         except (ValueError, UnicodeDecodeError) as err:  # JSONDecodeError is a ValueError
             raise StorageError(f"the journal {self._file_path} is damaged ({err}); restore it "
                                "or start over with --restart") from None
+        except FileNotFoundError:
+            raise self._gone() from None
 
     def append_logs(self, logs: list[dict]) -> None:
         lines = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs)
-        with get_lock_file(self._lock):
-            gone = self.watch.gone()
-            if gone is not None:
-                raise StorageError(gone + "; the trials told since cannot be kept")
-            with open(self._file_path, "ab") as f:
-                f.write(lines.encode("utf-8"))
-                self.watch.seen(f.tell())
+        try:
+            with get_lock_file(self._lock):
+                if self.watch.gone() is not None:
+                    raise self._gone()
+                with open(self._file_path, "ab") as f:
+                    f.write(lines.encode("utf-8"))
+                    self.watch.seen(f.tell())
+        except FileNotFoundError:  # its folder went with it
+            raise self._gone() from None
         self.dirty = True
 
     def flush(self) -> None:
         """Make every append so far durable (one fsync)."""
         if self.dirty:
-            with open(self._file_path, "rb") as f:
-                os.fsync(f.fileno())
+            try:
+                with open(self._file_path, "rb") as f:
+                    os.fsync(f.fileno())
+            except FileNotFoundError:
+                raise self._gone() from None
             self.dirty = False
+
+    def _gone(self) -> StorageError:
+        what = self.watch.gone() or f"the storage {self._file_path} was deleted during the run"
+        return StorageError(what + "; the trials told since cannot be kept")
 
 
 class FileWatch:

@@ -186,8 +186,11 @@ def test_a_parquet_file_damaged_in_its_middle_is_named(make_study, tmp_path):
     study, results = make_study(STUDY), tmp_path / "res"
     assert layerlr("run", study, "--results", results, "--quiet").returncode == 0
     victim = sorted((results / "trials").glob("*/*/part-*.parquet"))[0]
+    chunk = pq.read_metadata(victim).row_group(0).column(
+        parquet.schema(2).names.index("loss_population"))
+    start = chunk.dictionary_page_offset or chunk.data_page_offset
     data = bytearray(victim.read_bytes())
-    data[len(data) // 3] ^= 0xFF  # a data page, footer intact
+    data[start + chunk.total_compressed_size - 4] ^= 0xFF  # in its last page's values
     victim.write_bytes(bytes(data))
     pq.read_metadata(victim)  # the footer still reads
     out = layerlr("run", study, "--results", results, "--quiet")
