@@ -20,6 +20,7 @@ take the schema from one file see all of them.
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from pathlib import Path
@@ -205,9 +206,19 @@ def dataset_layers(results: str | Path, layers: int) -> int:
     return have
 
 
+def trial_result(trial: Any) -> dict[str, Any]:
+    """A told trial's "result" user attribute: its schedule, losses and provenance.
+
+    Stored as one JSON string (older storages: a dict), which Optuna copies and replays
+    far faster than the nested lists it holds.
+    """
+    result = trial.user_attrs["result"]
+    return json.loads(result) if isinstance(result, str) else result
+
+
 def _rows(trial: Any, setting: Setting, train: dict, layers: int) -> list[dict[str, Any]]:
     attrs = trial.user_attrs
-    result = attrs["result"]
+    result = trial_result(trial)
     schedule = result["schedule"]
     base = {"trial": trial.number, "state": trial.state.name, "family": setting.family,
             "depth": setting.depth, "width": setting.width, "init": setting.init,

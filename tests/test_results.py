@@ -90,3 +90,16 @@ def test_a_dataset_from_before_per_seed_losses_asks_for_a_rebuild(tmp_path):
     pq.write_table(old.empty_table(), folder / "part-000000-000000-x.parquet")
     with pytest.raises(parquet.ResultsError, match="older layerlr.*layerlr rebuild"):
         parquet.dataset_layers(tmp_path, 2)
+
+
+def test_a_result_stored_as_a_dict_by_an_older_layerlr_reads_the_same(tmp_path):
+    import json
+
+    new = trial(0, 0.4)
+    old = trial(0, 0.4)
+    old.user_attrs["result"] = json.loads(old.user_attrs["result"])
+    assert parquet.trial_result(old) == parquet.trial_result(new)
+    parquet.write(tmp_path / "a", "s", "c", SETTING, TRAIN, [new], 2, set())
+    parquet.write(tmp_path / "b", "s", "c", SETTING, TRAIN, [old], 2, set())
+    pd.testing.assert_frame_equal(parquet.read_results(tmp_path / "a"),
+                                  parquet.read_results(tmp_path / "b"))

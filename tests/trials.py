@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 
 import optuna
 
@@ -18,7 +19,7 @@ def finished_trial(number: int, value: float = 0.5,
                   diverged_at=None, node="n1", node_ip="127.0.0.1", device="cpu",
                   schedule=[[1.0, 2.0], [3.0, 4.0]])
     t = optuna.trial.create_trial(state=state, value=value if state.name == "COMPLETE" else None,
-                                  user_attrs={"result": result, **attrs})
+                                  user_attrs={"result": json.dumps(result), **attrs})
     t.number = number
     t.datetime_complete = datetime.datetime(2026, 1, 1)
     return t

@@ -69,7 +69,7 @@ class CellRun:
     study: optuna.Study
     target: int  # COMPLETE trials wanted
     grid: bool = False  # trials come from the queue of grid points
-    queued: int = 0  # grid: WAITING trials left to ask
+    queued: int = 0  # WAITING trials left to ask (a grid's points, trials queued again)
     complete: int = 0
     in_flight: int = 0
     told: int = 0  # this run
@@ -454,10 +454,10 @@ class Execution:
             self.turn += 1
             size = max(1, min(run.batch, run.remaining))
             run.in_flight += size
-            if run.grid:
-                run.queued -= size
+            queued = run.queued > 0
+            run.queued = max(0, run.queued - size)
             name = run.cell.name
-            return Job(name, size, self.settings[name], self.train)
+            return Job(name, size, self.settings[name], self.train, queued)
 
     def _local_job(self) -> Job | None:
         last = getattr(self, "_local_last", None)
@@ -526,8 +526,7 @@ class Execution:
         n = len(told.numbers)
         with self.lock:
             run.in_flight -= n
-            if run.grid:
-                run.queued += told.requeued
+            run.queued += told.requeued
             run.complete += told.complete
             run.told += told.complete
             run.failed += told.failed

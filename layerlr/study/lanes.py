@@ -37,6 +37,7 @@ class Job:
     size: int
     setting: dict[str, Any]
     train: dict[str, Any]
+    queued: bool = True  # the cell may have queued (WAITING) trials to ask first
 
 
 class LocalLane(threading.Thread):
@@ -66,7 +67,7 @@ class LocalLane(threading.Thread):
                 job = self.next_job()
                 if job is None:
                     break
-                self.current = self.sampler.ask(job.cell, job.size)
+                self.current = self.sampler.ask(job.cell, job.size, job.queued)
                 fault("asked")
                 outcome = evaluator.evaluate(job.setting, job.train, self.current)
                 told = self.sampler.tell(self.current, outcome)
@@ -134,7 +135,7 @@ class RayLanes:
 
     def submit(self, job: Job, actor: Any) -> None:
         sampler = self.sampler_of[job.cell]
-        ask_ref = sampler.ask.remote(job.cell, job.size)
+        ask_ref = sampler.ask.remote(job.cell, job.size, job.queued)
         flight = InFlight(job, sampler, actor, ask_ref)
         flight.eval_ref = actor.evaluate.remote(job.setting, job.train, ask_ref)
         self.flights[flight.eval_ref] = flight

@@ -14,6 +14,7 @@ popped by ``ask``, so any number of processes share a grid without running a poi
 
 from __future__ import annotations
 
+import json
 import math
 import time
 import zlib
@@ -71,6 +72,21 @@ class Told:
     node: str | None = None
 
 
+class QueueAwareStudy(optuna.Study):
+    """An ``optuna.Study`` whose ask looks for queued (WAITING) trials only while
+    :attr:`queued` says there may be some.
+
+    ``Study.ask`` scans every trial of the study for WAITING ones before it creates a
+    trial: O(trials) per ask, whatever the storage. A cell has WAITING trials only after
+    a recovery, a lost batch or a grid's enqueue, all of which the driver knows of.
+    """
+
+    queued = True
+
+    def _pop_waiting_trial_id(self) -> int | None:
+        return super()._pop_waiting_trial_id() if self.queued else None
+
+
 class CellSampler:
     """Ask and tell for ``cells`` of ``cfg`` over one storage connection."""
 
@@ -81,8 +97,8 @@ class CellSampler:
         self.storage = open_storage(spec)
         self.cells = {c.name: c for c in cfg.cells() if c.name in cells}
         self.studies = {
-            name: optuna.load_study(study_name=study_name(cfg.name, name), storage=self.storage,
-                                    sampler=make_sampler(cfg, cell, salt))
+            name: QueueAwareStudy(study_name(cfg.name, name), self.storage,
+                                  sampler=make_sampler(cfg, cell, salt))
             for name, cell in self.cells.items()}
         self.open: dict[tuple[str, int], optuna.Trial] = {}  # asked here, not yet told
         self.best = {name: _best(study) for name, study in self.studies.items()}
@@ -91,10 +107,12 @@ class CellSampler:
         """Answers once the sampler is up: the driver sends it work only then."""
         return True
 
-    def ask(self, cell: str, size: int) -> Batch:
-        """Ask ``size`` trials of ``cell`` (queued ones first) and suggest their schedules."""
+    def ask(self, cell: str, size: int, queued: bool = True) -> Batch:
+        """Ask ``size`` trials of ``cell`` and suggest their schedules; queued trials
+        first, when ``queued`` says the cell may have some."""
         start = time.perf_counter()
         study, spec = self.studies[cell], self.cells[cell]
+        study.queued = queued
         numbers, schedules = [], []
         for _ in range(size):
             trial = study.ask()
@@ -124,7 +142,7 @@ class CellSampler:
             told.requeued = len(trials)
         elif outcome.error is not None:
             for trial, schedule in zip(trials, batch.schedules):
-                trial.set_user_attr("result", {"schedule": schedule})
+                trial.set_user_attr("result", json.dumps({"schedule": schedule}))
                 trial.set_user_attr("error", outcome.error)
                 study.tell(trial, state=TrialState.FAIL)
             told.failed = len(trials)
@@ -149,7 +167,7 @@ class CellSampler:
             if (at is not None and at <= step) or not math.isfinite(value):
                 value = DIVERGED_VALUE
                 told.diverged.append(f"{trial.number} (step {at})")
-            trial.set_user_attr("result", result)
+            trial.set_user_attr("result", json.dumps(result, allow_nan=True))
             study.tell(trial, value)
             self.best[batch.cell] = min(value, self.best[batch.cell] or math.inf)
         told.complete = len(trials)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import optuna
 from optuna.trial import TrialState
 
+from layerlr.results import trial_result
 from layerlr.study.storage import open_storage, resolve, split_name
 
 
@@ -42,6 +43,6 @@ def best_table(url: str, study: str | None = None, top: int = 3) -> str:
         out.append(f"{s.study_name}")
         for t in done:
             out.append(f"  trial {t.number:>5}  value {t.value:.6g}")
-            for step, rates in enumerate(t.user_attrs["result"]["schedule"], start=1):
+            for step, rates in enumerate(trial_result(t)["schedule"], start=1):
                 out.append(f"      step {step}: " + "  ".join(f"{r:.6g}" for r in rates))
     return "\n".join(out) if out else "no studies in this storage"

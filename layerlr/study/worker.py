@@ -23,6 +23,8 @@ from layerlr.study.faults import environment, fault
 from layerlr.study.sampler import Batch, Outcome
 
 DRAW_CACHE = 4  # cells whose draws an evaluator keeps
+THREADED_WIDTH = 512  # narrower cells run on one thread: their products are too small to
+# split, and idle threads spinning at each product's end cost more than they save
 
 
 class Evaluator:
@@ -31,7 +33,7 @@ class Evaluator:
     def __init__(self, threads: int, memory_mb: int | None, in_ray: bool = True) -> None:
         import torch
 
-        torch.set_num_threads(max(1, threads))
+        self.threads = max(1, threads)
         self.device = "cpu"
         if torch.cuda.is_available() and (not in_ray or _ray_gpus()):
             self.device = "cuda"
@@ -67,6 +69,7 @@ class Evaluator:
         from layerlr.setting import Setting
 
         cell = Setting(**setting)
+        torch.set_num_threads(self.threads if cell.width >= THREADED_WIDTH else 1)
         dtype = getattr(torch, train["dtype"])
         key = (tuple(sorted(setting.items())), tuple(train["seeds"]), train["protocol"],
                train["dtype"])
