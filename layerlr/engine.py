@@ -18,7 +18,7 @@ from layerlr.draws import Draw, draw
 from layerlr.dynamics import MatrixDynamics, ReadoutDynamics
 from layerlr.schedules import as_schedules
 from layerlr.setting import Setting
-from layerlr.theory import closed_form
+from layerlr.theory.expectation import closed_form
 
 DEFAULT_CPU_BUDGET = 2 * 2**30  # bytes of working memory for one chunk of schedules
 DIVERGENCE = 1e6  # a population loss above this counts as diverged (losses start near 1)

@@ -1,0 +1,123 @@
+"""Exact expected surrogate loss of the readout family, any depth and schedule (SPEC 11).
+
+Under orthogonal init, whitened data, d = h and rho = 0 the surrogate of a depth-L
+network (K = L - 1 trained layers) is that of the same network in dimension 2 with every
+W_l = I_2 at init, beta = (1, 0) and a = (s, sqrt(1 - s^2)) scaled by the norms; every
+h in the scalings stays h. Scaling a by |a| and beta by |beta| only multiplies every
+update by g = |a| |beta|, so with the unit-vector trajectory u(g, s) at rates g eta:
+
+    loss = A X(g, s) - 2 g Y(g, s) + B,   X = |u|^2,  Y = <u, (1, 0)>,
+
+A = |a|^2, B = |beta|^2. X and Y are polynomials in s (the reflection a -> (s, -c) leaves
+them unchanged, so sqrt(1 - s^2) enters squared), and after averaging over s (symmetric,
+independent of the norms) X and g Y are polynomials in G = g^2 = A B. So:
+
+- sphere (A = B = 1): E[loss] = E_s |u(1, s) - (1, 0)|^2, a Gauss rule in s;
+- gaussian (A, B independent chi^2_h / h): E[loss] = E_{A dP}[X] - 2 E[g Y] + 1, a Gauss
+  rule in s times a Gauss rule in G for the A-tilted law and one for the plain law.
+
+Node counts follow the polynomial degrees (:mod:`.rule`): n Gauss nodes are exact to
+degree 2n - 1. Every quadrature node costs O(T K) 2 x 2 products.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from layerlr.theory import quadrature, rule
+
+MEMORY = 2**28  # bytes of working memory for one chunk of schedules
+
+
+def expected_loss(h: int, rates: Tensor, gaussian: bool,
+                  node_counts: tuple[int, int] | None = None) -> Tensor:
+    """E[|u - beta|^2] after each step of each schedule. ``rates`` (B, T, K) -> (B, T).
+
+    ``node_counts`` (s, G) overrides :func:`.rule.nodes` of the last step (to test the
+    rule). A value is +inf where the trajectory overflows float64 at a node (the loss
+    there is beyond 10^300: a diverged schedule).
+    """
+    rates = torch.as_tensor(rates, dtype=torch.float64)
+    b, t_max, k = rates.shape
+    n_s, n_g = node_counts or rule.nodes(k, t_max, gaussian)
+    cosine = quadrature.cosine(h, n_s)
+    s, ws = (torch.from_numpy(np.array(x)) for x in (cosine.nodes, cosine.weights))
+    if not gaussian:
+        g, parts = torch.ones(1, dtype=torch.float64), None
+    else:
+        tilted, plain = quadrature.product(h, n_g, True), quadrature.product(h, n_g, False)
+        g = torch.from_numpy(np.sqrt(np.concatenate([tilted.nodes, plain.nodes])))
+        parts = (torch.from_numpy(np.array(tilted.weights)),
+                 torch.from_numpy(np.array(plain.weights)))
+    grid_g, grid_s = (x.reshape(-1) for x in torch.meshgrid(g, s, indexing="ij"))  # (N,)
+    tensors = 8 * k + 3 * t_max + 8  # (B', N) tensors alive in trajectory()
+    step = max(1, MEMORY // (8 * tensors * grid_s.numel()))
+    out = []
+    for i in range(0, b, step):
+        x, y, z = (v.reshape(v.shape[0], len(g), len(s), t_max)  # (B', g, s, T)
+                   for v in trajectory(h, rates[i:i + step], grid_g, grid_s))
+        if parts is None:
+            value = torch.einsum("bst,s->bt", z[:, 0], ws)
+            bad = ~torch.isfinite(z).all(2).all(1)
+        else:
+            m = len(parts[0])
+            value = (torch.einsum("bnst,n,s->bt", x[:, :m], parts[0], ws)
+                     - 2 * torch.einsum("bnst,n,s->bt", g[m:, None, None] * y[:, m:],
+                                        parts[1], ws) + 1)
+            bad = ~(torch.isfinite(x) & torch.isfinite(y)).all(2).all(1)
+        out.append(torch.where(bad, math.inf, value))  # (B', T)
+    return torch.cat(out)
+
+
+def trajectory(h: int, rates: Tensor, g: Tensor, s: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """X = |u|^2, Y = u_1 and Z = |u - (1, 0)|^2 after each step of the 2-d surrogate at
+    N nodes (g, s).
+
+    ``rates`` (B, T, K); ``g``, ``s`` (N,). The 2-d network: W_l = I_2, beta = (1, 0),
+    a = (s, sqrt(1 - s^2)); step t adds r p_l v_l^T to every W_l at once, with
+    r = g eta_{t,l} / sqrt(h), p_l = (W_1...W_{l-1})^T beta, v_l = W_{l+1}...W_K a
+    (SPEC 5), and u = W_1...W_K a / sqrt(h). Each W_l is kept as four (B, N) tensors.
+    Returns (B, N, T) each. (Z = X - 2 Y + 1, without the cancellation.)
+    """
+    b, t_max, k = rates.shape
+    n = s.shape[0]
+    one, zero = torch.ones(b, n, dtype=torch.float64), torch.zeros(b, n, dtype=torch.float64)
+    w = [[one, zero, zero, one] for _ in range(k)]  # W_l = [[w0, w1], [w2, w3]]
+    a = (s.expand(b, n), torch.sqrt(1 - s * s).expand(b, n))
+    beta = (one, zero)
+    scale = g / math.sqrt(h)  # (N,)
+    xs, ys, zs = [], [], []
+    for t in range(t_max + 1):
+        v = [a]  # v_K = a, then v_{K-1}, ..., v_0 = W_1...W_K a
+        for l in range(k - 1, -1, -1):
+            v.append(_apply(w[l], v[-1]))
+        v = v[::-1]  # v[l] = v_l
+        if t:
+            u0, u1 = (c / math.sqrt(h) for c in v[0])
+            xs.append(u0 * u0 + u1 * u1)
+            ys.append(u0)
+            zs.append((u0 - 1) * (u0 - 1) + u1 * u1)
+        if t == t_max:
+            break
+        p = [beta]  # p[l] = (W_1...W_l)^T beta
+        for l in range(k - 1):
+            p.append(_apply(w[l], p[-1], transpose=True))
+        for l in range(k):
+            r = rates[:, t, l, None] * scale  # (B, N)
+            (p0, p1), (v0, v1) = p[l], v[l + 1]
+            w0, w1, w2, w3 = w[l]
+            w[l] = [w0 + r * p0 * v0, w1 + r * p0 * v1, w2 + r * p1 * v0, w3 + r * p1 * v1]
+    return torch.stack(xs, -1), torch.stack(ys, -1), torch.stack(zs, -1)
+
+
+def _apply(w: list[Tensor], x: tuple[Tensor, Tensor],
+           transpose: bool = False) -> tuple[Tensor, Tensor]:
+    """W x (or W^T x) for W = [[w0, w1], [w2, w3]] and x = (x0, x1), componentwise."""
+    w0, w1, w2, w3 = w
+    if transpose:
+        w1, w2 = w2, w1
+    return w0 * x[0] + w1 * x[1], w2 * x[0] + w3 * x[1]
