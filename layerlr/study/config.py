@@ -19,7 +19,7 @@ from layerlr.setting import DATAS, FAMILIES, INITS, Setting, SettingError
 SAMPLERS = ("tpe", "random", "cmaes", "gp", "grid")
 PHASES = ("first-rest", "constant", "per-step")
 RATES = ("budget", "free")
-OBJECTIVES = ("population", "empirical")
+OBJECTIVES = ("population", "empirical", "theory")  # theory: the exact expected surrogate
 DTYPES = ("float32", "float64")
 PROTOCOLS = ("native", "published")
 # Budget exponents alpha with B = scale * h^alpha that bracket the SPEC 8 regimes.
@@ -64,6 +64,7 @@ class TrainSpec:
     seeds: tuple[int, ...] = (2020, 2021, 2022, 2023, 2024)  # the published seeds
     protocol: str = "native"  # "published" reproduces the paper's draws seed for seed
     dtype: str = "float32"  # what the published experiments used
+    measure: bool = True  # False: nothing drawn or trained, only the exact theory (any width)
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ class SearchSpec:
     diagonal_alpha: tuple[float, ...] | None = None  # or budgets B = scale h^alpha per width
     diagonal_divisions: int = 20  # s = B/20 as published; finer grids resolve curvature
     n_trials: int = 100  # per cell; a diagonal grid runs each point once instead
-    objective: str = "population"  # mean over seeds of this loss ...
+    objective: str = "population"  # mean over seeds of this loss (or the theory) ...
     objective_step: int | None = None  # ... after this step (default: the last)
     phases: str = "first-rest"  # constant | first-rest | per-step
     rates: str = "budget"  # budget: B = scale h^alpha split on the simplex; free: h^e each
@@ -179,6 +180,7 @@ def parse_study(raw: dict[str, Any], source: str = "<study>") -> StudyConfig:
     resources = _resources(tables["resources"], p)
     if model is not None:
         _check_cells(model, p)
+        _check_theory(model, train, search, p)
     if p.lines:
         raise StudyFileError(source, p.lines)
     return StudyConfig(name, model, train, search, resources)
@@ -213,6 +215,7 @@ def _train(t: dict, p: _Problems) -> TrainSpec:
         seeds=tuple(seeds or ()),
         protocol=p.choice(t, "train.protocol", PROTOCOLS, "native"),
         dtype=p.choice(t, "train.dtype", DTYPES, "float32"),
+        measure=p.boolean(t, "train.measure", True),
     )
 
 
@@ -240,12 +243,22 @@ def _search(t: dict, p: _Problems, train: TrainSpec) -> SearchSpec:
         sampler=sampler, diagonal=None if diagonal is None else tuple(diagonal),
         diagonal_alpha=None if diagonal_alpha is None else tuple(diagonal_alpha),
         diagonal_divisions=p.integer(t, "search.diagonal_divisions", 20, minimum=2),
-        n_trials=n_trials, objective=p.choice(t, "search.objective", OBJECTIVES, "population"),
+        n_trials=n_trials, objective=_objective(t, p, train),
         objective_step=step, phases=p.choice(t, "search.phases", PHASES, "first-rest"),
         rates=p.choice(t, "search.rates", RATES, "budget"), alpha=alpha,
         scale=p.number(t, "search.scale", 2.0, minimum=0.0, strict=True),
         exponent=exponent, seed=p.integer(t, "search.seed", 0, minimum=0),
     )
+
+
+def _objective(t: dict, p: _Problems, train: TrainSpec) -> str:
+    """search.objective: defaults to "theory" when nothing is measured, which needs it."""
+    objective = p.choice(t, "search.objective", OBJECTIVES,
+                         "population" if train.measure else "theory")
+    if not train.measure and objective != "theory":
+        p.add(f"search.objective: {objective!r} is a measured loss but train.measure = false; "
+              "use objective = 'theory' or measure = true")
+    return objective
 
 
 def _resources(t: dict, p: _Problems) -> ResourceSpec:
@@ -274,6 +287,29 @@ def _check_cells(model: ModelSpec, p: _Problems) -> None:
                 for line in err.problems:
                     field, _, rest = line.partition(": ")
                     p.add(f"model.{field} (cell depth={depth}, width={width}): {rest}")
+
+
+def _check_theory(model: ModelSpec, train: TrainSpec, search: SearchSpec,
+                  p: _Problems) -> None:
+    """Refuse a theory objective or train.measure = false where the theory is absent."""
+    from layerlr.theory.scope import absent_reason  # torch-free
+
+    if train.measure and search.objective != "theory":
+        return
+    if not train.measure:
+        key, steps, need = "train.measure", train.steps, "false needs the exact theory at " \
+            f"every step up to {train.steps}"
+    else:
+        steps = search.objective_step or train.steps
+        key, need = "search.objective", f"'theory' needs the exact theory after step {steps}"
+    for depth in model.depths:
+        for width in model.widths:
+            try:
+                reason = absent_reason(model.setting(depth, width), steps)
+            except SettingError:
+                continue  # reported by _check_cells
+            if reason:
+                p.add(f"{key} (cell depth={depth}, width={width}): {need}, but {reason}")
 
 
 class _Problems:
@@ -323,6 +359,15 @@ class _Problems:
             near = difflib.get_close_matches(str(value), allowed, n=1)
             hint = f"did you mean '{near[0]}'? " if near else ""
             self.add(f"{key}: {value!r} is not allowed; {hint}choose one of {list(allowed)}")
+            return default
+        return value
+
+    def boolean(self, table: dict, key: str, default: bool) -> bool:
+        value = self._get(table, key)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            self.add(f"{key}: must be true or false, got {value!r}")
             return default
         return value
 

@@ -224,7 +224,7 @@ def _export(run: CellRun, cfg: StudyConfig, results: Path, trials: list[Any]) ->
 def _train(cfg: StudyConfig) -> dict[str, Any]:
     """What a worker needs of [train], as plain values."""
     return {"seeds": list(cfg.train.seeds), "protocol": cfg.train.protocol,
-            "dtype": cfg.train.dtype}
+            "dtype": cfg.train.dtype, "measure": cfg.train.measure}
 
 
 def _tell(study: optuna.Study, trial: Any, **kwargs: Any) -> None:
@@ -363,7 +363,9 @@ def _receive(ref: Any, run: CellRun, trials: list[Any], schedules: list, cfg: St
         result.update(schedule=schedule, node=out["node"], node_ip=out["node_ip"],
                       device=out["device"])
         value = result[f"loss_{cfg.search.objective}"][step - 1]
-        if result["diverged_at"] is not None and result["diverged_at"] <= step or value != value:
+        gd_diverged = result["diverged_at"] is not None and result["diverged_at"] <= step
+        # NaN: the loss diverged; inf: the theory overflowed; GD's fate is not the theory's
+        if gd_diverged and cfg.search.objective != "theory" or not value < float("inf"):
             value = DIVERGED_VALUE
             diverged.append(f"{trial.number} (step {result['diverged_at']})")
         trial.set_user_attr("result", result)

@@ -48,6 +48,10 @@ class Evaluator:
         fault("worker-raise")
         fault("worker-exit")
         cell = Setting(**setting)
+        if not train.get("measure", True):  # the theory alone: nothing to draw or train
+            ev = evaluate(cell, schedules, list(train["seeds"]), measure=False)
+            return {"results": ev.per_schedule(), "node": self.node, "node_ip": self.node_ip,
+                    "device": "cpu", "seconds": time.perf_counter() - start}
         dtype = getattr(torch, train["dtype"])
         key = (tuple(sorted(setting.items())), tuple(train["seeds"]), train["protocol"],
                train["dtype"])

@@ -45,9 +45,10 @@ def absent_reason(setting: Setting, steps: int) -> str | None:
     if known == steps:
         return None
     if known == 0 and setting_kind(setting) == ABSENT:
-        return ("no exact theory for this setting (it needs orthogonal init, whitened data, "
-                "noise = 0, d = width" + (", an orthogonal target" if setting.family ==
-                                          "matrix" else "") + ")")
-    return (f"the exact theory stops after step {known}: the quadrature of a depth-"
-            f"{setting.depth} network grows geometrically with the steps"
-            + ("; target = 'sphere' allows more" if setting.target == "gaussian" else ""))
+        return ("there is no exact theory for this setting (it needs init = 'orthogonal', "
+                "data = 'whitened', noise = 0, d = width" + (", target = 'orthogonal'" if
+                                                            setting.family == "matrix" else "")
+                + ")")
+    return (f"the exact theory stops after step {known} at depth {setting.depth} (its "
+            "quadrature grows geometrically with the steps"
+            + ("; target = 'sphere' allows more" if setting.target == "gaussian" else "") + ")")

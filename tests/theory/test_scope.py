@@ -42,7 +42,7 @@ def test_exact_settings(setting):
     Setting(family="readout", depth=4, width=8, data="gaussian")], ids=repr)
 def test_absent_settings(setting):
     assert kinds(setting) == {"absent"} and setting_kind(setting) == "absent"
-    assert "no exact theory" in absent_reason(setting, 2)
+    assert "no exact theory for this setting" in absent_reason(setting, 2)
 
 
 def test_a_gaussian_matrix_target_is_absent_not_asymptotic():
