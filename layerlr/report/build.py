@@ -92,10 +92,11 @@ def analyse_cell(cell: str, rows: pd.DataFrame, study: StudyResults) -> CellRepo
     first = rows.iloc[0]
     depth, width, dtype = int(first["depth"]), int(first["width"]), str(first["dtype"])
     steps = sorted(int(s) for s in rows["step"].unique())
+    family = str(first["family"])
     lines = {t: curvature.lines(rows, t) for t in steps}
-    tests = [_curvature_row(line, t, width, dtype, study)
+    tests = [_curvature_row(line, t, width, family, dtype, study)
              for t in steps for line in lines[t]]
-    best = [_quote(b, study, str(first["family"]))
+    best = [_quote(b, study, family)
             for b in best_schedules(cell, rows, study.objective, study.scale)]
     return CellReport(cell, depth, width, tests,
                       [g for t in steps if (g := gaps(rows, t)) is not None], best, lines)
@@ -104,16 +105,16 @@ def analyse_cell(cell: str, rows: pd.DataFrame, study: StudyResults) -> CellRepo
 def _quote(best: Best, study: StudyResults, family: str) -> Best:
     """A best schedule quoted at its sweep's budget and exponent (diagonal studies),
     and marked when it lies at the edge of the budgets searched."""
-    budget = study.nominal_budget(best.width, best.budget)
+    budget = study.nominal_budget(best.width, family, best.budget)
     alpha = budget_exponent(budget, study.scale, best.width)
     return dataclasses.replace(best, budget=budget, alpha=alpha,
                                edge=study.at_edge(best.width, family, budget, alpha))
 
 
-def _curvature_row(line: curvature.Line, step: int, width: int, dtype: str,
+def _curvature_row(line: curvature.Line, step: int, width: int, family: str, dtype: str,
                    study: StudyResults) -> CurvatureRow:
     loss = f"loss_{study.objective}"
-    budget = study.nominal_budget(width, line.budget)
+    budget = study.nominal_budget(width, family, line.budget)
     return CurvatureRow(
         step, budget, budget_exponent(budget, study.scale, width),
         line.spacing(), curvature.exact(line, line.rows["loss_theory"].to_numpy(float)),

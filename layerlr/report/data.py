@@ -49,13 +49,13 @@ class StudyResults:
         """The c of B = c h^alpha that budget exponents are quoted against."""
         return self.config.search.scale if self.config else SearchSpec.scale
 
-    def nominal_budget(self, width: int, realized: float) -> float:
+    def nominal_budget(self, width: int, family: str, realized: float) -> float:
         """The configured diagonal budget B whose points' rates sum to ``realized``
         (N s <= B, SPEC 9), or ``realized`` itself outside diagonal studies."""
         search = self.config.search if self.config else None
         if search is None or not search.is_diagonal:
             return realized
-        for budget in search.budgets(width):
+        for budget in search.budgets(width, family):
             if abs(diagonal_sum(budget, search.diagonal_divisions) - realized) <= 1e-9 * budget:
                 return budget
         return realized
@@ -68,7 +68,7 @@ class StudyResults:
         if search is None:
             return False
         if search.is_diagonal:
-            budgets = search.budgets(width)
+            budgets = search.budgets(width, family)
             return len(budgets) > 1 and budget in (min(budgets), max(budgets))
         if search.rates != "budget":
             return False

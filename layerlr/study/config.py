@@ -18,6 +18,7 @@ from layerlr.setting import DATAS, FAMILIES, INITS, Setting, SettingError
 
 SAMPLERS = ("tpe", "random", "cmaes", "gp", "grid")
 PHASES = ("first-rest", "constant", "per-step")
+DIAGONAL_STEPS = ("all", "first", "rest")  # which steps of a diagonal sweep take its split
 RATES = ("budget", "free")
 OBJECTIVES = ("population", "empirical", "theory")  # theory: the exact expected surrogate
 DTYPES = ("float32", "float64")
@@ -73,8 +74,11 @@ class SearchSpec:
 
     sampler: str = "tpe"
     diagonal: tuple[float, ...] | None = None  # budgets B of the published sweep (SPEC 9)
-    diagonal_alpha: tuple[float, ...] | None = None  # or budgets B = scale h^alpha per width
+    # or budgets B = scale h^alpha per width; a list, or pairs (family, list) per family
+    diagonal_alpha: tuple[float, ...] | tuple[tuple[str, tuple[float, ...]], ...] | None = None
     diagonal_divisions: int = 20  # s = B/20 as published; finer grids resolve curvature
+    diagonal_steps: str = "all"  # all: the published sweep; first / rest: only step 1 /
+    # only steps >= 2 take the swept split, the others the equal split of the same budget
     n_trials: int = 100  # per cell; a diagonal grid runs each point once instead
     objective: str = "population"  # mean over seeds of this loss (or the theory) ...
     objective_step: int | None = None  # ... after this step (default: the last)
@@ -89,11 +93,18 @@ class SearchSpec:
     def is_diagonal(self) -> bool:
         return self.diagonal is not None or self.diagonal_alpha is not None
 
-    def budgets(self, width: int) -> list[float]:
-        """The diagonal budgets of a cell of this width (empty for a schedule space)."""
+    def budgets(self, width: int, family: str) -> list[float]:
+        """The diagonal budgets of a cell (empty for a schedule space)."""
         if self.diagonal_alpha is not None:
-            return [self.scale * width**a for a in self.diagonal_alpha]
+            return [self.scale * width**a for a in self.exponents(family)]
         return list(self.diagonal or ())
+
+    def exponents(self, family: str) -> tuple[float, ...]:
+        """The alphas of diagonal_alpha that apply to ``family``."""
+        alpha = self.diagonal_alpha or ()
+        if alpha and isinstance(alpha[0], (list, tuple)):  # per family
+            return tuple(dict((name, values) for name, values in alpha).get(family, ()))
+        return tuple(alpha)
 
 
 @dataclass(frozen=True)
@@ -181,6 +192,7 @@ def parse_study(raw: dict[str, Any], source: str = "<study>") -> StudyConfig:
     if model is not None:
         _check_cells(model, p)
         _check_theory(model, train, search, p)
+        _check_budgets(model, search, p)
     if p.lines:
         raise StudyFileError(source, p.lines)
     return StudyConfig(name, model, train, search, resources)
@@ -222,7 +234,7 @@ def _train(t: dict, p: _Problems) -> TrainSpec:
 def _search(t: dict, p: _Problems, train: TrainSpec) -> SearchSpec:
     p.unknown(t, "search", [f.name for f in dataclasses.fields(SearchSpec)])
     diagonal = p.number_list(t, "search.diagonal", minimum=2.0)
-    diagonal_alpha = p.number_list(t, "search.diagonal_alpha", minimum=0.0)
+    diagonal_alpha = _diagonal_alpha(t, p)
     if diagonal is not None and diagonal_alpha is not None:
         p.add("search.diagonal_alpha: give either diagonal (budgets) or diagonal_alpha "
               "(exponents of B = scale h^alpha), not both")
@@ -237,18 +249,39 @@ def _search(t: dict, p: _Problems, train: TrainSpec) -> SearchSpec:
               "points to sweep); use 'tpe', 'random', 'cmaes' or 'gp' for a schedule space")
     if (diagonal or diagonal_alpha) and "n_trials" in t and sampler == "grid":
         p.add("search.n_trials: a diagonal grid runs every point once; remove n_trials")
+    if "diagonal_steps" in t and diagonal is None and diagonal_alpha is None:
+        p.add("search.diagonal_steps: only for diagonal sweeps; add search.diagonal or "
+              "search.diagonal_alpha, or remove it")
     alpha = p.pair(t, "search.alpha")
     exponent = p.pair(t, "search.exponent")
     return SearchSpec(
         sampler=sampler, diagonal=None if diagonal is None else tuple(diagonal),
-        diagonal_alpha=None if diagonal_alpha is None else tuple(diagonal_alpha),
+        diagonal_alpha=diagonal_alpha,
         diagonal_divisions=p.integer(t, "search.diagonal_divisions", 20, minimum=2),
+        diagonal_steps=p.choice(t, "search.diagonal_steps", DIAGONAL_STEPS, "all"),
         n_trials=n_trials, objective=_objective(t, p, train),
         objective_step=step, phases=p.choice(t, "search.phases", PHASES, "first-rest"),
         rates=p.choice(t, "search.rates", RATES, "budget"), alpha=alpha,
         scale=p.number(t, "search.scale", 2.0, minimum=0.0, strict=True),
         exponent=exponent, seed=p.integer(t, "search.seed", 0, minimum=0),
     )
+
+
+def _diagonal_alpha(t: dict, p: _Problems) -> tuple | None:
+    """search.diagonal_alpha: a list of exponents, or a table of lists by family."""
+    value = t.get("diagonal_alpha")
+    if not isinstance(value, dict):
+        alphas = p.number_list(t, "search.diagonal_alpha", minimum=0.0)
+        return None if alphas is None else tuple(alphas)
+    out = []
+    for family in sorted(value):
+        if family not in FAMILIES:
+            p.add(f"search.diagonal_alpha.{family}: not a family; use {list(FAMILIES)}")
+            continue
+        alphas = p.number_list(value, f"search.diagonal_alpha.{family}", minimum=0.0)
+        if alphas is not None:
+            out.append((family, tuple(alphas)))
+    return tuple(out) or None
 
 
 def _objective(t: dict, p: _Problems, train: TrainSpec) -> str:
@@ -287,6 +320,17 @@ def _check_cells(model: ModelSpec, p: _Problems) -> None:
                 for line in err.problems:
                     field, _, rest = line.partition(": ")
                     p.add(f"model.{field} (cell depth={depth}, width={width}): {rest}")
+
+
+def _check_budgets(model: ModelSpec, search: SearchSpec, p: _Problems) -> None:
+    """A diagonal_alpha table must give exponents for every family of the study."""
+    if search.diagonal_alpha is None:
+        return
+    for depth in model.depths:
+        family = model.family or ("matrix" if depth == 2 else "readout")
+        if not search.exponents(family):
+            p.add(f"search.diagonal_alpha (cell depth={depth}): no exponents for the {family} "
+                  f"family; add {family} = [...] to the table")
 
 
 def _check_theory(model: ModelSpec, train: TrainSpec, search: SearchSpec,

@@ -37,6 +37,13 @@ def with_(section: str, **values):
     (with_("search", objective_step=3), "search.objective_step: 3 is past the last step"),
     (with_("resources", gpus_per_worker=1.5), "resources.gpus_per_worker: 1.5 is neither"),
     (with_("train", measure="no"), "train.measure: must be true or false"),
+    (with_("search", diagonal_steps="rest"), "search.diagonal_steps: only for diagonal sweeps"),
+    (with_("search", diagonal=[30], diagonal_steps="last"),
+     "search.diagonal_steps: 'last' is not allowed"),
+    (with_("search", diagonal_alpha={"matrix": [1.2]}),
+     "search.diagonal_alpha (cell depth=3): no exponents for the readout family"),
+    (with_("search", diagonal_alpha={"readout": [0.2], "mlp": [1.0]}),
+     "search.diagonal_alpha.mlp: not a family"),
     (with_("search", objective="theory", objective_step=2) | {"train": {"steps": 2}}
      | {"model": {"depth": 3, "width": 16, "noise": 0.1}},
      "search.objective (cell depth=3, width=16): 'theory' needs the exact theory after step 2"),
