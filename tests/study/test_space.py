@@ -71,7 +71,8 @@ def test_first_rest_sweeps_take_the_split_at_their_steps_only(steps_swept, patte
     schedule = suggest(trial, cfg, cell)
     point = torch.tensor(diagonal_points(cfg, cell)[2][1], dtype=torch.float64)
     for row, swept in zip(schedule, pattern):
-        expected = point if swept else torch.full((3,), float(point.sum()) / 3)
+        expected = point if swept else torch.full((3,), float(point.sum()) / 3,
+                                                 dtype=torch.float64)
         torch.testing.assert_close(row, expected, rtol=1e-15, atol=0)
 
 
