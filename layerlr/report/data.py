@@ -17,7 +17,7 @@ from layerlr.results import read_results
 from layerlr.schedules import diagonal_sum
 from layerlr.study.config import DEFAULT_ALPHA, SearchSpec, StudyConfig
 
-OBJECTIVES = ("population", "empirical")
+OBJECTIVES = ("population", "empirical", "theory")
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,21 @@ class StudyResults:
 
     @property
     def objective(self) -> str:
-        """The measured loss the study minimised ("population" or "empirical")."""
+        """What the study minimised: "population", "empirical" or "theory"."""
         return self.config.search.objective if self.config else SearchSpec.objective
+
+    @property
+    def measured(self) -> bool:
+        """Whether the study trained anything (train.measure), or only has the theory."""
+        if self.config is not None:
+            return self.config.train.measure
+        return bool(self.frame["loss_surrogate"].notna().any())
+
+    @property
+    def gd_loss(self) -> str:
+        """The measured GD loss the report tests: the objective, or the population loss
+        when the objective is the theory."""
+        return self.objective if self.objective != "theory" else "population"
 
     @property
     def scale(self) -> float:
