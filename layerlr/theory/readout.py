@@ -23,6 +23,7 @@ degree 2n - 1. Every quadrature node costs O(T K) 2 x 2 products.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -31,6 +32,33 @@ from torch import Tensor
 from layerlr.theory import quadrature, rule
 
 MEMORY = 2**28  # bytes of working memory for one chunk of schedules
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The quadrature of one evaluation: every pair of a node in g and a node in s.
+
+    Sphere: g = (1,). Gaussian: g = sqrt(G) at the nodes of the A-tilted law of G (the
+    first ``len(tilted)``, for E[A X]) and then of the plain law (for E[g Y]).
+    """
+
+    g: Tensor  # (n_g,)
+    s: Tensor  # (n_s,)
+    ws: Tensor  # (n_s,) weights in s
+    tilted: Tensor | None = None  # weights of the tilted law's nodes; None for the sphere
+    plain: Tensor | None = None  # weights of the plain law's nodes
+
+
+def grid(h: int, n_s: int, n_g: int, gaussian: bool) -> Grid:
+    """The Gauss nodes for width h: n_s in s, and n_g per law of G when gaussian."""
+    cosine = quadrature.cosine(h, n_s)
+    s, ws = (torch.from_numpy(np.array(x)) for x in (cosine.nodes, cosine.weights))
+    if not gaussian:
+        return Grid(torch.ones(1, dtype=torch.float64), s, ws)
+    tilted, plain = quadrature.product(h, n_g, True), quadrature.product(h, n_g, False)
+    g = torch.from_numpy(np.sqrt(np.concatenate([tilted.nodes, plain.nodes])))
+    return Grid(g, s, ws, torch.from_numpy(np.array(tilted.weights)),
+                 torch.from_numpy(np.array(plain.weights)))
 
 
 def expected_loss(h: int, rates: Tensor, gaussian: bool,
@@ -43,34 +71,28 @@ def expected_loss(h: int, rates: Tensor, gaussian: bool,
     """
     rates = torch.as_tensor(rates, dtype=torch.float64)
     b, t_max, k = rates.shape
-    n_s, n_g = node_counts or rule.nodes(k, t_max, gaussian)
-    cosine = quadrature.cosine(h, n_s)
-    s, ws = (torch.from_numpy(np.array(x)) for x in (cosine.nodes, cosine.weights))
-    if not gaussian:
-        g, parts = torch.ones(1, dtype=torch.float64), None
-    else:
-        tilted, plain = quadrature.product(h, n_g, True), quadrature.product(h, n_g, False)
-        g = torch.from_numpy(np.sqrt(np.concatenate([tilted.nodes, plain.nodes])))
-        parts = (torch.from_numpy(np.array(tilted.weights)),
-                 torch.from_numpy(np.array(plain.weights)))
-    grid_g, grid_s = (x.reshape(-1) for x in torch.meshgrid(g, s, indexing="ij"))  # (N,)
+    at = grid(h, *(node_counts or rule.nodes(k, t_max, gaussian)), gaussian)
+    g, s = (x.reshape(-1) for x in torch.meshgrid(at.g, at.s, indexing="ij"))  # (N,)
     tensors = 8 * k + 3 * t_max + 8  # (B', N) tensors alive in trajectory()
-    step = max(1, MEMORY // (8 * tensors * grid_s.numel()))
-    out = []
-    for i in range(0, b, step):
-        x, y, z = (v.reshape(v.shape[0], len(g), len(s), t_max)  # (B', g, s, T)
-                   for v in trajectory(h, rates[i:i + step], grid_g, grid_s))
-        if parts is None:
-            value = torch.einsum("bst,s->bt", z[:, 0], ws)
-            bad = ~torch.isfinite(z).all(2).all(1)
-        else:
-            m = len(parts[0])
-            value = (torch.einsum("bnst,n,s->bt", x[:, :m], parts[0], ws)
-                     - 2 * torch.einsum("bnst,n,s->bt", g[m:, None, None] * y[:, m:],
-                                        parts[1], ws) + 1)
-            bad = ~(torch.isfinite(x) & torch.isfinite(y)).all(2).all(1)
-        out.append(torch.where(bad, math.inf, value))  # (B', T)
-    return torch.cat(out)
+    step = max(1, MEMORY // (8 * tensors * s.numel()))
+    return torch.cat([_average(at, *trajectory(h, rates[i:i + step], g, s))
+                      for i in range(0, b, step)])
+
+
+def _average(at: Grid, x: Tensor, y: Tensor, z: Tensor) -> Tensor:
+    """The quadrature of :func:`trajectory`'s (B, N, T) outputs -> (B, T); +inf for a
+    schedule with a non-finite value at any node."""
+    x, y, z = (v.reshape(v.shape[0], len(at.g), len(at.s), -1) for v in (x, y, z))
+    if at.tilted is None:  # sphere: the loss at each node, averaged over s
+        value = torch.einsum("bst,s->bt", z[:, 0], at.ws)
+        bad = ~torch.isfinite(z).all(2).all(1)
+    else:  # gaussian: E_{A dP}[X] - 2 E[g Y] + E[B]
+        m = len(at.tilted)
+        value = (torch.einsum("bnst,n,s->bt", x[:, :m], at.tilted, at.ws)
+                 - 2 * torch.einsum("bnst,n,s->bt", at.g[m:, None, None] * y[:, m:],
+                                    at.plain, at.ws) + 1)
+        bad = ~(torch.isfinite(x) & torch.isfinite(y)).all(2).all(1)
+    return torch.where(bad, math.inf, value)
 
 
 def trajectory(h: int, rates: Tensor, g: Tensor, s: Tensor) -> tuple[Tensor, Tensor, Tensor]:
