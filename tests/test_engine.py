@@ -144,7 +144,7 @@ def test_without_measurement_only_the_theory_and_nothing_drawn(monkeypatch):
     setting = Setting(family="readout", depth=4, width=100_000)
     rates = torch.tensor([[[30.0, 40.0, 50.0], [10.0, 10.0, 10.0]]], dtype=torch.float64)
     ev = evaluate(setting, rates, [1, 2, 3], measure=False)
-    theory, kind = closed_form(setting, rates)
+    theory, _ = closed_form(setting, rates)
     torch.testing.assert_close(ev.theory, theory, rtol=0, atol=0)
     assert (ev.theory_kind == "exact").all() and torch.isfinite(ev.theory).all()
     assert all(torch.isnan(ev.losses[k]).all() and ev.losses[k].shape == (3, 1, 2)

@@ -103,7 +103,7 @@ class SearchSpec:
         """The alphas of diagonal_alpha that apply to ``family``."""
         alpha = self.diagonal_alpha or ()
         if alpha and isinstance(alpha[0], (list, tuple)):  # per family
-            return tuple(dict((name, values) for name, values in alpha).get(family, ()))
+            return tuple(dict(alpha).get(family, ()))
         return tuple(alpha)
 
 
@@ -341,8 +341,8 @@ def _check_theory(model: ModelSpec, train: TrainSpec, search: SearchSpec,
     if train.measure and search.objective != "theory":
         return
     if not train.measure:
-        key, steps, need = "train.measure", train.steps, "false needs the exact theory at " \
-            f"every step up to {train.steps}"
+        key, steps = "train.measure", train.steps
+        need = f"false needs the exact theory at every step up to {steps}"
     else:
         steps = search.objective_step or train.steps
         key, need = "search.objective", f"'theory' needs the exact theory after step {steps}"

@@ -52,7 +52,7 @@ def phase_of_step(cfg: StudyConfig) -> list[int]:
 
 def suggest(trial: Any, cfg: StudyConfig, cell: Cell) -> torch.Tensor:
     """Ask ``trial`` (an optuna Trial) for a schedule. -> (T, K) rates."""
-    k, h, steps = cell.setting.layers, cell.width, cfg.train.steps
+    k, h = cell.setting.layers, cell.width
     if cfg.search.is_diagonal:
         points = diagonal_points(cfg, cell)
         _, rates = points[trial.suggest_int("point", 0, len(points) - 1)]

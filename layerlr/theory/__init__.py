@@ -33,7 +33,7 @@ _WHERE = {
     "setting_kind": "layerlr.theory.scope",
 }
 
-__all__ = sorted(_WHERE)
+__all__ = ["ABSENT", "EXACT", "FORMULAS", "closed_form", "exact_steps", "setting_kind"]
 
 
 def __getattr__(name: str) -> Any:

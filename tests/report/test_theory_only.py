@@ -77,5 +77,5 @@ def test_best_schedules_are_the_theorys_minimum(report):
     (study,) = rep.studies
     for cell in study.cells:
         rows = frame[(frame["cell"] == cell.cell) & (frame["step"] == 2)]
-        best = [b for b in cell.best if b.step == 2][0]
+        best = next(b for b in cell.best if b.step == 2)
         assert best.loss == pytest.approx(rows["loss_theory"].min(), rel=1e-12)

@@ -101,9 +101,9 @@ def test_measure_false_refuses_a_measured_objective():
     raw["search"] = {"objective": "empirical"}
     with pytest.raises(StudyFileError) as err:
         parse_study(raw)
-    assert err.value.problems == ["search.objective: 'empirical' is a measured loss but "
-                                  "train.measure = false; use objective = 'theory' or "
-                                  "measure = true"]
+    assert err.value.problems == [("search.objective: 'empirical' is a measured loss but "
+                                   "train.measure = false; use objective = 'theory' or "
+                                   "measure = true")]
 
 
 def test_measure_false_needs_the_theory_in_every_cell_and_step():

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from theory.montecarlo import first_rest, surrogate
 
 from layerlr import Setting
 from layerlr.theory import matrix, paper
+from theory.montecarlo import first_rest, surrogate
 
 
 @pytest.mark.parametrize("h", [16, 64, 1000])

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 from scipy.special import roots_genlaguerre, roots_jacobi
-from theory.montecarlo import first_rest, surrogate
 
 from layerlr import Setting, closed_form
 from layerlr.theory import paper, readout, rule
+from theory.montecarlo import first_rest, surrogate
 
 SEEDS = 2000  # Monte Carlo draws per case
 

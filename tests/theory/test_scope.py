@@ -6,11 +6,11 @@ import math
 
 import pytest
 import torch
-from theory.montecarlo import surrogate
 
 from layerlr import Setting, closed_form, evaluate
 from layerlr.theory import paper
 from layerlr.theory.scope import absent_reason, exact_steps, setting_kind
+from theory.montecarlo import surrogate
 
 
 def kinds(setting: Setting, steps: int = 3) -> set[str]:
@@ -80,7 +80,7 @@ def test_readout_steps_beyond_the_quadrature_limit_are_absent():
     setting = Setting(family="readout", depth=8, width=64)  # gaussian a, beta
     assert exact_steps(setting, 5) == 3
     assert kinds(setting, 5) == {"exact", "absent"}
-    values, kind = closed_form(setting, torch.full((1, 5, 7), 0.1, dtype=torch.float64))
+    _, kind = closed_form(setting, torch.full((1, 5, 7), 0.1, dtype=torch.float64))
     assert list(kind[0]) == ["exact"] * 3 + ["absent"] * 2
     assert "stops after step 3" in absent_reason(setting, 5)
     assert absent_reason(setting, 3) is None
