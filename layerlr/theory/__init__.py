@@ -3,13 +3,14 @@
 :func:`closed_form` gives, for a batch of schedules, the exact expectation of the
 realized surrogate loss after every step wherever it is known, and says so per step:
 
-- ``exact``: orthogonal init, whitened data, d = h (any n >= h), rho = 0, and a matrix
-  network with an orthogonal target (:mod:`.matrix`, SPEC 12, any number of steps) or
-  a readout network of any depth with a and beta on the sphere or gaussian
-  (:mod:`.readout`, SPEC 11), for the steps its quadrature allows (:mod:`.rule`);
-- ``absent`` (value NaN, never 0) everywhere else: gaussian init or data, rho > 0,
-  d != h, a gaussian matrix target (SPEC 6's formula is off there: +169% at h = 16),
-  readout steps beyond the quadrature limits.
+- ``exact``: orthogonal init, whitened data, d = h (any n >= h), and a matrix network
+  with an orthogonal target and rho = 0 (:mod:`.matrix`, SPEC 12, any number of steps)
+  or a readout network of any depth with a and beta on the sphere or gaussian and
+  rho = 0, or gaussian with label noise rho > 0 (:mod:`.readout`, SPEC 11), for the
+  steps its quadrature allows (:mod:`.rule`);
+- ``absent`` (value NaN, never 0) everywhere else: gaussian init or data, d != h,
+  rho > 0 for the matrix family or a sphere target, a gaussian matrix target (SPEC 6's
+  formula is off there: +167% at h = 16), readout steps beyond the quadrature limits.
 
 Modules: :mod:`.scope` (where the theory is exact; torch-free), :mod:`.rule` (Gauss
 nodes from polynomial degrees; torch-free), :mod:`.quadrature` (the Gauss rules),

@@ -28,7 +28,8 @@ def closed_form(setting: Setting, rates: Tensor) -> tuple[Tensor, np.ndarray]:
     if setting.family == "matrix":
         values[:, :known] = matrix.expected_loss(setting.width, rates[:, :known])
     else:
+        kappa = 1 + setting.width * setting.noise / setting.n  # var(c) / var(beta)
         values[:, :known] = readout.expected_loss(setting.width, rates[:, :known],
-                                                  setting.target == "gaussian")
+                                                  setting.target == "gaussian", kappa=kappa)
     kinds[:, :known] = EXACT
     return values, kinds

@@ -16,6 +16,12 @@ independent of the norms) X and g Y are polynomials in G = g^2 = A B. So:
 - gaussian (A, B independent chi^2_h / h): E[loss] = E_{A dP}[X] - 2 E[g Y] + 1, a Gauss
   rule in s times a Gauss rule in G for the A-tilted law and one for the plain law.
 
+Label noise (rho > 0, gaussian beta only): with whitened data c = beta + zeta, zeta
+~ N(0, rho/n I) independent of everything, so c is gaussian with kappa = 1 + h rho / n
+times beta's variance, the surrogate runs on c, and E[beta | c] = c / kappa. Then
+E[loss] = E_{A dP}[X] - (2 / kappa) E[g Y] + 1 with g = |a| |c|: the G-nodes scaled by
+kappa, the degrees unchanged.
+
 Node counts follow the polynomial degrees (:mod:`.rule`): n Gauss nodes are exact to
 degree 2n - 1. Every quadrature node costs O(T K) 2 x 2 products.
 """
@@ -47,31 +53,33 @@ class Grid:
     ws: Tensor  # (n_s,) weights in s
     tilted: Tensor | None = None  # weights of the tilted law's nodes; None for the sphere
     plain: Tensor | None = None  # weights of the plain law's nodes
+    kappa: float = 1.0  # var(c) / var(beta): 1 + h rho / n
 
 
-def grid(h: int, n_s: int, n_g: int, gaussian: bool) -> Grid:
-    """The Gauss nodes for width h: n_s in s, and n_g per law of G when gaussian."""
+def grid(h: int, n_s: int, n_g: int, gaussian: bool, kappa: float = 1.0) -> Grid:
+    """The Gauss nodes for width h: n_s in s, and n_g per law of G when gaussian (G =
+    |a|^2 |c|^2, kappa times the law of |a|^2 |beta|^2)."""
     cosine = quadrature.cosine(h, n_s)
     s, ws = (torch.from_numpy(np.array(x)) for x in (cosine.nodes, cosine.weights))
     if not gaussian:
         return Grid(torch.ones(1, dtype=torch.float64), s, ws)
     tilted, plain = quadrature.product(h, n_g, True), quadrature.product(h, n_g, False)
-    g = torch.from_numpy(np.sqrt(np.concatenate([tilted.nodes, plain.nodes])))
+    g = torch.from_numpy(np.sqrt(kappa * np.concatenate([tilted.nodes, plain.nodes])))
     return Grid(g, s, ws, torch.from_numpy(np.array(tilted.weights)),
-                 torch.from_numpy(np.array(plain.weights)))
+                torch.from_numpy(np.array(plain.weights)), kappa)
 
 
 def expected_loss(h: int, rates: Tensor, gaussian: bool,
-                  node_counts: tuple[int, int] | None = None) -> Tensor:
+                  node_counts: tuple[int, int] | None = None, kappa: float = 1.0) -> Tensor:
     """E[|u - beta|^2] after each step of each schedule. ``rates`` (B, T, K) -> (B, T).
 
-    ``node_counts`` (s, G) overrides :func:`.rule.nodes` of the last step (to test the
-    rule). A value is +inf where the trajectory overflows float64 at a node (the loss
+    ``kappa`` = 1 + h rho / n with label noise (gaussian beta only). ``node_counts``
+    (s, G) overrides :func:`.rule.nodes` of the last step (to test the rule). A value is +inf where the trajectory overflows float64 at a node (the loss
     there is beyond 10^300: a diverged schedule).
     """
     rates = torch.as_tensor(rates, dtype=torch.float64)
     b, t_max, k = rates.shape
-    at = grid(h, *(node_counts or rule.nodes(k, t_max, gaussian)), gaussian)
+    at = grid(h, *(node_counts or rule.nodes(k, t_max, gaussian)), gaussian, kappa)
     g, s = (x.reshape(-1) for x in torch.meshgrid(at.g, at.s, indexing="ij"))  # (N,)
     tensors = 8 * k + 3 * t_max + 8  # (B', N) tensors alive in trajectory()
     step = max(1, MEMORY // (8 * tensors * s.numel()))
@@ -86,10 +94,10 @@ def _average(at: Grid, x: Tensor, y: Tensor, z: Tensor) -> Tensor:
     if at.tilted is None:  # sphere: the loss at each node, averaged over s
         value = torch.einsum("bst,s->bt", z[:, 0], at.ws)
         bad = ~torch.isfinite(z).all(2).all(1)
-    else:  # gaussian: E_{A dP}[X] - 2 E[g Y] + E[B]
+    else:  # gaussian: E_{A dP}[X] - (2 / kappa) E[g Y] + E[B]
         m = len(at.tilted)
         value = (torch.einsum("bnst,n,s->bt", x[:, :m], at.tilted, at.ws)
-                 - 2 * torch.einsum("bnst,n,s->bt", at.g[m:, None, None] * y[:, m:],
+                 - 2 / at.kappa * torch.einsum("bnst,n,s->bt", at.g[m:, None, None] * y[:, m:],
                                     at.plain, at.ws) + 1)
         bad = ~(torch.isfinite(x) & torch.isfinite(y)).all(2).all(1)
     return torch.where(bad, math.inf, value)

@@ -14,16 +14,18 @@ EXACT, ABSENT = "exact", "absent"
 def setting_kind(setting: Setting) -> str:
     """``exact`` where SPEC 11 or 12 applies to the setting, else ``absent``.
 
-    Both need orthogonal init, whitened data, rho = 0 and d = h (n >= h changes nothing:
-    whitened data with rho = 0 give Sigma = I and c = beta). The matrix family needs an
-    orthogonal target; the readout family takes a and beta on the sphere or gaussian.
+    Both need orthogonal init, whitened data and d = h (n >= h changes nothing: whitened
+    data give Sigma = I and, with rho = 0, c = beta). The matrix family needs an
+    orthogonal target and rho = 0; the readout family takes a and beta on the sphere or
+    gaussian with rho = 0, and label noise rho > 0 with gaussian a and beta (c is then
+    gaussian too, see :mod:`.readout`).
     """
     s = setting
-    if s.init != "orthogonal" or s.data != "whitened" or s.noise > 0 or s.d != s.width:
+    if s.init != "orthogonal" or s.data != "whitened" or s.d != s.width:
         return ABSENT
-    if s.family == "matrix" and s.target != "orthogonal":
-        return ABSENT
-    return EXACT
+    if s.family == "matrix":
+        return EXACT if s.target == "orthogonal" and s.noise == 0 else ABSENT
+    return EXACT if s.noise == 0 or s.target == "gaussian" else ABSENT
 
 
 def exact_steps(setting: Setting, steps: int) -> int:
@@ -45,10 +47,10 @@ def absent_reason(setting: Setting, steps: int) -> str | None:
     if known == steps:
         return None
     if known == 0 and setting_kind(setting) == ABSENT:
+        needs = ("noise = 0, target = 'orthogonal'" if setting.family == "matrix"
+                 else "noise = 0 or target = 'gaussian'")
         return ("there is no exact theory for this setting (it needs init = 'orthogonal', "
-                "data = 'whitened', noise = 0, d = width" + (", target = 'orthogonal'" if
-                                                            setting.family == "matrix" else "")
-                + ")")
+                f"data = 'whitened', d = width, {needs})")
     return (f"the exact theory stops after step {known} at depth {setting.depth} (its "
             "quadrature grows geometrically with the steps"
             + ("; target = 'sphere' allows more" if setting.target == "gaussian" else "") + ")")

@@ -132,3 +132,23 @@ def test_spec_6_is_far_off_for_gaussian_a_and_beta_where_the_theory_is_not():
     assert ((mean - theory) / se).abs().max() < 4
     formula = paper.readout_two_step(16.0, torch.tensor(6.0), torch.tensor(9.0))
     assert (mean[0, 1] - formula) / se[0, 1] > 10, (float(mean[0, 1]), float(formula))
+
+
+NOISY = [  # (depth, h, n, rho, schedules): gaussian a and beta with label noise
+    (3, 12, 12, 0.5, [[[1, 8], [0.5, 0.5], [0.3, 0.6]], [[4, 4], [1, 1], [0.5, 0.5]]]),
+    (4, 12, 24, 1.0, [[[1, 2, 3], [0.2, 0.2, 0.2], [0.1, 0.2, 0.1]]]),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("depth,h,n,rho,schedules", NOISY, ids=lambda v: str(v)[:12])
+def test_label_noise_matches_monte_carlo_and_the_noiseless_theory_does_not(depth, h, n, rho,
+                                                                          schedules):
+    """c = beta + zeta: the surrogate runs on c, kappa = 1 + h rho / n (SPEC 11 extended)."""
+    setting = Setting(family="readout", depth=depth, width=h, n=n, noise=rho,
+                      test_size=1)
+    theory, mean, se = surrogate(setting, schedules, SEEDS)
+    assert ((mean - theory) / se).abs().max() < 4, (theory, (mean - theory) / se)
+    quiet, _ = closed_form(Setting(family="readout", depth=depth, width=h, n=n),
+                           torch.tensor(schedules, dtype=torch.float64))
+    assert ((mean - quiet) / se)[:, 0].abs().min() > 10

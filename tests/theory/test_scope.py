@@ -25,7 +25,8 @@ def kinds(setting: Setting, steps: int = 3) -> set[str]:
     Setting(family="matrix", width=8), Setting(family="matrix", width=8, n=20),
     Setting(family="readout", depth=3, width=8), Setting(family="readout", depth=5, width=8,
                                                          target="sphere"),
-    Setting(family="readout", depth=4, width=8, n=30)], ids=repr)
+    Setting(family="readout", depth=4, width=8, n=30),
+    Setting(family="readout", depth=4, width=8, noise=0.3)], ids=repr)
 def test_exact_settings(setting):
     assert kinds(setting) == {"exact"}
 
@@ -37,7 +38,7 @@ def test_exact_settings(setting):
     Setting(family="matrix", width=8, noise=0.1),
     Setting(family="matrix", width=8, d=10, n=10),
     Setting(family="readout", depth=3, width=8, d=12, n=12),
-    Setting(family="readout", depth=3, width=8, noise=0.5),
+    Setting(family="readout", depth=3, width=8, noise=0.5, target="sphere"),
     Setting(family="readout", depth=4, width=8, init="gaussian"),
     Setting(family="readout", depth=4, width=8, data="gaussian")], ids=repr)
 def test_absent_settings(setting):
