@@ -45,7 +45,7 @@ def with_(section: str, **values):
     (with_("search", diagonal_alpha={"readout": [0.2], "mlp": [1.0]}),
      "search.diagonal_alpha.mlp: not a family"),
     (with_("search", objective="theory", objective_step=2) | {"train": {"steps": 2}}
-     | {"model": {"depth": 3, "width": 16, "noise": 0.1}},
+     | {"model": {"depth": 3, "width": 16, "init": "gaussian"}},
      "search.objective (cell depth=3, width=16): 'theory' needs the exact theory after step 2"),
     ({"model": {"depth": 3, "width": 8}}, "name: missing"),
 ])
