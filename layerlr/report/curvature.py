@@ -126,7 +126,11 @@ def exact(line: Line, values: np.ndarray) -> Curvature | None:
     idx = line.stencil()
     if not np.isfinite(values[idx]).all():
         return None
-    mean = float(_second_derivative(line.u[idx], values[idx][:, None])[0])
+    u = line.u[idx]
+    mean = float(_second_derivative(u, values[idx][:, None])[0])
+    rounding = ROUNDING * EPS["float64"] * float(np.abs(values[idx]).mean())
+    if abs(_second_difference(u, mean)) <= rounding:  # e.g. a flat line: step 1 of a rest
+        return Curvature(mean, None, "undecided")  # sweep, zero up to float64 rounding
     return Curvature(mean, None, _sign_verdict(mean, 0.0))
 
 

@@ -69,7 +69,9 @@ class StudyResults:
         if search is None or not search.is_diagonal:
             return realized
         for budget in search.budgets(width, family):
-            if abs(diagonal_sum(budget, search.diagonal_divisions) - realized) <= 1e-9 * budget:
+            total = diagonal_sum(budget, search.diagonal_divisions,
+                                 search.diagonal_grid == "even")
+            if abs(total - realized) <= 1e-9 * budget:
                 return budget
         return realized
 

@@ -19,6 +19,7 @@ from layerlr.setting import DATAS, FAMILIES, INITS, Setting, SettingError
 SAMPLERS = ("tpe", "random", "cmaes", "gp", "grid")
 PHASES = ("first-rest", "constant", "per-step")
 DIAGONAL_STEPS = ("all", "first", "rest")  # which steps of a diagonal sweep take its split
+DIAGONAL_GRIDS = ("integer", "even")  # SPEC 9's integer step, or s = B / divisions
 RATES = ("budget", "free")
 OBJECTIVES = ("population", "empirical", "theory")  # theory: the exact expected surrogate
 DTYPES = ("float32", "float64")
@@ -77,6 +78,8 @@ class SearchSpec:
     # or budgets B = scale h^alpha per width; a list, or pairs (family, list) per family
     diagonal_alpha: tuple[float, ...] | tuple[tuple[str, tuple[float, ...]], ...] | None = None
     diagonal_divisions: int = 20  # s = B/20 as published; finer grids resolve curvature
+    diagonal_grid: str = "integer"  # integer: s = max(1, floor(B/divisions)) as published;
+    # even: s = B/divisions (fine points at small budgets)
     diagonal_steps: str = "all"  # all: the published sweep; first / rest: only step 1 /
     # only steps >= 2 take the swept split, the others the equal split of the same budget
     n_trials: int = 100  # per cell; a diagonal grid runs each point once instead
@@ -249,9 +252,10 @@ def _search(t: dict, p: _Problems, train: TrainSpec) -> SearchSpec:
               "points to sweep); use 'tpe', 'random', 'cmaes' or 'gp' for a schedule space")
     if (diagonal or diagonal_alpha) and "n_trials" in t and sampler == "grid":
         p.add("search.n_trials: a diagonal grid runs every point once; remove n_trials")
-    if "diagonal_steps" in t and diagonal is None and diagonal_alpha is None:
-        p.add("search.diagonal_steps: only for diagonal sweeps; add search.diagonal or "
-              "search.diagonal_alpha, or remove it")
+    for key in ("diagonal_steps", "diagonal_grid"):
+        if key in t and diagonal is None and diagonal_alpha is None:
+            p.add(f"search.{key}: only for diagonal sweeps; add search.diagonal or "
+                  "search.diagonal_alpha, or remove it")
     alpha = p.pair(t, "search.alpha")
     exponent = p.pair(t, "search.exponent")
     return SearchSpec(
@@ -259,6 +263,7 @@ def _search(t: dict, p: _Problems, train: TrainSpec) -> SearchSpec:
         diagonal_alpha=diagonal_alpha,
         diagonal_divisions=p.integer(t, "search.diagonal_divisions", 20, minimum=2),
         diagonal_steps=p.choice(t, "search.diagonal_steps", DIAGONAL_STEPS, "all"),
+        diagonal_grid=p.choice(t, "search.diagonal_grid", DIAGONAL_GRIDS, "integer"),
         n_trials=n_trials, objective=_objective(t, p, train),
         objective_step=step, phases=p.choice(t, "search.phases", PHASES, "first-rest"),
         rates=p.choice(t, "search.rates", RATES, "budget"), alpha=alpha,

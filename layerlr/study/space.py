@@ -30,8 +30,9 @@ DEFAULT_EXPONENT = {"matrix": (0.5, 1.7), "readout": (-1.0, 1.0)}
 def diagonal_points(cfg: StudyConfig, cell: Cell) -> list[tuple[float, list[float]]]:
     """Every (budget, per-layer rates) point of the study's diagonal sweeps."""
     k, divisions = cell.setting.layers, cfg.search.diagonal_divisions
+    even = cfg.search.diagonal_grid == "even"
     return [(b, row.tolist()) for b in cfg.search.budgets(cell.width, cell.setting.family)
-            for row in diagonal(b, k, divisions)]
+            for row in diagonal(b, k, divisions, even)]
 
 
 def swept_steps(cfg: StudyConfig) -> list[bool]:

@@ -83,3 +83,11 @@ def test_diagonal_exponents_by_family():
     matrix, readout = cfg.cells()
     assert {b for b, _ in diagonal_points(cfg, matrix)} == {2 * 64**1.5}
     assert {b for b, _ in diagonal_points(cfg, readout)} == {2 * 64**0.5, 2 * 64**1.0}
+
+
+def test_an_even_grid_gives_fine_points_at_a_small_budget():
+    cfg = parse_study({"name": "d", "model": {"depth": 3, "width": 16},
+                       "search": {"sampler": "grid", "diagonal": [8], "diagonal_divisions": 40,
+                                  "diagonal_grid": "even"}})
+    points = diagonal_points(cfg, cfg.cells()[0])
+    assert len(points) == 39 and points[0][1] == pytest.approx([0.2, 7.8])
