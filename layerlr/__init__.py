@@ -24,7 +24,7 @@ _WHERE = {
     "as_schedules": "layerlr.schedules",
     "constant": "layerlr.schedules",
     "diagonal": "layerlr.schedules",
-    "closed_form": "layerlr.theory",
+    "closed_form": "layerlr.theory.expectation",
     "read_results": "layerlr.results",
     "Report": "layerlr.report",
     "make_report": "layerlr.report",

@@ -2,7 +2,8 @@
 
 :func:`evaluate` is the engine's public entry point: B schedules x S seeds, T steps of
 exact GD (SPEC 4) and of the signal-only surrogate (SPEC 5) from the same draws, the
-four measured losses after every step, and the closed form (SPEC 6) beside them.
+four measured losses after every step, and the exact expected surrogate loss (the
+"theory", SPEC 6, 11, 12) beside them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from layerlr.draws import Draw, draw
 from layerlr.dynamics import MatrixDynamics, ReadoutDynamics
 from layerlr.schedules import as_schedules
 from layerlr.setting import Setting
-from layerlr.theory import closed_form
+from layerlr.theory.expectation import closed_form
 
 DEFAULT_CPU_BUDGET = 2 * 2**30  # bytes of working memory for one chunk of schedules
 DIVERGENCE = 1e6  # a population loss above this counts as diverged (losses start near 1)
@@ -31,7 +32,8 @@ class Evaluation:
 
     ``losses[name]`` is (S, B, T) for name in ``LOSSES``; NaN where the GD run had
     diverged. ``diverged_at`` (S, B) holds the first diverged step, 0 for none.
-    ``theory`` (B, T) is the closed form, NaN where ``theory_kind`` is "absent".
+    ``theory`` (B, T) is the expected surrogate loss, NaN where ``theory_kind`` is
+    "absent". Without measurement (``evaluate(..., measure=False)``) every loss is NaN.
     """
 
     setting: Setting
@@ -95,7 +97,7 @@ def evaluate(setting: Setting, schedules: object, seeds: list[int], *,
              device: str | torch.device = "cpu", dtype: torch.dtype = torch.float64,
              memory_budget: int | None = None, divergence: float = DIVERGENCE,
              surrogate: bool = True, draws: Draw | None = None,
-             prepared: dict | None = None) -> Evaluation:
+             prepared: dict | None = None, measure: bool = True) -> Evaluation:
     """Run every schedule for every seed and measure the losses after each step.
 
     ``schedules``: (B, T, K) rates, or (B, K) with ``steps`` for constant rates.
@@ -105,10 +107,14 @@ def evaluate(setting: Setting, schedules: object, seeds: list[int], *,
     caller keeps with those draws, keeps the per-seed work shared by every schedule
     (SPEC 4: the products that step 1 and 2 combine) from one call to the next.
     ``surrogate=False`` skips the signal-only run (its column is then NaN).
+    ``measure=False`` draws and trains nothing: the losses are NaN and only the theory
+    is filled in, at no cost at any width (a study on the theory alone).
     """
     if not seeds:
         raise ValueError("seeds: need at least one seed")
     rates = as_schedules(schedules, setting.layers, steps)
+    if not measure:
+        return _theory_only(setting, list(seeds), rates)
     if draws is None:
         draws = draw(setting, list(seeds), protocol, device, dtype)
     dyn = MatrixDynamics() if setting.family == "matrix" else ReadoutDynamics()
@@ -126,6 +132,15 @@ def evaluate(setting: Setting, schedules: object, seeds: list[int], *,
     return Evaluation(setting, list(seeds), rates, measured,
                       torch.cat([p[1] for p in parts], 1), theory, kind,
                       str(draws.beta.device))
+
+
+def _theory_only(setting: Setting, seeds: list[int], rates: Tensor) -> Evaluation:
+    """An Evaluation with the theory and NaN losses; nothing drawn."""
+    s, (b, t, _) = len(seeds), rates.shape
+    nan = torch.full((s, b, t), float("nan"), dtype=torch.float64)
+    theory, kind = closed_form(setting, rates)
+    return Evaluation(setting, seeds, rates, {k: nan.clone() for k in LOSSES},
+                      torch.zeros(s, b, dtype=torch.long), theory, kind)
 
 
 def chunk_size(setting: Setting, seeds: int, steps: int, itemsize: int,

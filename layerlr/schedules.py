@@ -46,31 +46,36 @@ def constant(rates: object, steps: int) -> Tensor:
     return r[:, None, :].expand(r.shape[0], steps, r.shape[1]).clone()
 
 
-def diagonal(budget: float, layers: int, divisions: int = 20) -> Tensor:
+def diagonal(budget: float, layers: int, divisions: int = 20, even: bool = False) -> Tensor:
     """The published sweep along eta1 + (the rest) = B (SPEC section 9). -> (N - 1, K).
 
     s = max(1, floor(B/20)), N = floor(B/s); for i = 1..N-1, eta1 = i s and the other
     K - 1 layers share (N - i) s equally (for K = 2, eta2 = (N - i) s, as published).
-    ``divisions`` replaces the 20 for finer sweeps around the equal split.
+    ``divisions`` replaces the 20 for finer sweeps around the equal split; ``even``
+    takes s = B / divisions and N = divisions instead (fine grids at small budgets,
+    where the published integer s = 1 leaves few points).
     """
     if not (math.isfinite(budget) and budget >= 2):
         raise ScheduleError(f"diagonal budget must be a finite number >= 2, got {budget}")
     if divisions < 2:
         raise ScheduleError(f"diagonal divisions must be >= 2, got {divisions}")
-    s, n = _grid(budget, divisions)
+    s, n = _grid(budget, divisions, even)
     i = torch.arange(1, n, dtype=torch.float64)
     rest = ((n - i) * s / (layers - 1))[:, None].expand(-1, layers - 1)
     return torch.cat([(i * s)[:, None], rest], dim=1)
 
 
-def diagonal_sum(budget: float, divisions: int = 20) -> float:
+def diagonal_sum(budget: float, divisions: int = 20, even: bool = False) -> float:
     """What the rates of every point of :func:`diagonal` add up to: N s <= B."""
-    s, n = _grid(budget, divisions)
+    s, n = _grid(budget, divisions, even)
     return float(n * s)
 
 
-def _grid(budget: float, divisions: int) -> tuple[int, int]:
-    """SPEC 9's step s = max(1, floor(B / divisions)) and count N = floor(B / s)."""
+def _grid(budget: float, divisions: int, even: bool = False) -> tuple[float, int]:
+    """SPEC 9's step s = max(1, floor(B / divisions)) and count N = floor(B / s), or the
+    even grid s = B / divisions, N = divisions."""
+    if even:
+        return budget / divisions, divisions
     s = max(1, math.floor(budget / divisions))
     return s, math.floor(budget / s)
 

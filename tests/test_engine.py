@@ -8,7 +8,7 @@ import naive
 import pytest
 import torch
 
-from layerlr import Setting, evaluate
+from layerlr import Setting, closed_form, evaluate
 from layerlr.draws import draw, raw_draws
 from layerlr.engine import LOSSES
 
@@ -131,3 +131,23 @@ def test_per_seed_losses_are_each_seeds_own_run():
                 pytest.approx([v[0] for v in alone[f"loss_{name}_seeds"]], rel=1e-12)
             assert alone[f"loss_{name}"] == pytest.approx(
                 [v[0] for v in alone[f"loss_{name}_seeds"]], rel=1e-12)
+
+
+def test_without_measurement_only_the_theory_and_nothing_drawn(monkeypatch):
+    """measure=False at h = 10^5: the theory column, NaN losses, no draws at all."""
+    import layerlr.engine
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("measure=False must not draw")
+
+    monkeypatch.setattr(layerlr.engine, "draw", refuse)
+    setting = Setting(family="readout", depth=4, width=100_000)
+    rates = torch.tensor([[[30.0, 40.0, 50.0], [10.0, 10.0, 10.0]]], dtype=torch.float64)
+    ev = evaluate(setting, rates, [1, 2, 3], measure=False)
+    theory, _ = closed_form(setting, rates)
+    torch.testing.assert_close(ev.theory, theory, rtol=0, atol=0)
+    assert (ev.theory_kind == "exact").all() and torch.isfinite(ev.theory).all()
+    assert all(torch.isnan(ev.losses[k]).all() and ev.losses[k].shape == (3, 1, 2)
+               for k in LOSSES)
+    row = ev.per_schedule()[0]
+    assert row["loss_theory"] == theory[0].tolist() and row["diverged_at"] is None

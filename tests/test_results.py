@@ -99,6 +99,8 @@ def test_a_result_stored_as_a_dict_by_an_older_layerlr_reads_the_same(tmp_path):
     old = trial(0, 0.4)
     old.user_attrs["result"] = json.loads(old.user_attrs["result"])
     assert parquet.trial_result(old) == parquet.trial_result(new)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
     parquet.write(tmp_path / "a", "s", "c", SETTING, TRAIN, [new], 2, set())
     parquet.write(tmp_path / "b", "s", "c", SETTING, TRAIN, [old], 2, set())
     pd.testing.assert_frame_equal(parquet.read_results(tmp_path / "a"),

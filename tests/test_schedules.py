@@ -20,6 +20,15 @@ def test_diagonal_matches_spec_for_the_published_budgets():
     torch.testing.assert_close(deep[5, 1:], torch.full((6,), 24 / 6, dtype=torch.float64))
 
 
+def test_even_diagonal_divides_a_small_budget_finely():
+    """B = 8 in 40 divisions: s = 0.2, 39 points (the integer grid has 7)."""
+    assert diagonal(8, 2, 40).shape == (7, 2)
+    even = diagonal(8, 7, 40, even=True)
+    assert even.shape == (39, 7)
+    torch.testing.assert_close(even[:, 0], 0.2 * torch.arange(1, 40, dtype=torch.float64))
+    torch.testing.assert_close(even.sum(1), torch.full((39,), 8.0, dtype=torch.float64))
+
+
 @pytest.mark.parametrize("rates,message", [
     ([[[1.0, float("nan")]]], "must be finite"),
     ([[[1.0, -2.0]]], "must be finite and >= 0"),

@@ -71,8 +71,9 @@ def best_schedules(cell: str, rows: pd.DataFrame, objective: str, scale: float) 
         pick = at.loc[at[loss].idxmin()] if fixed else at[at["trial"] == best_trial].iloc[0]
         rates = tuple(float(pick[c]) for c in cols)
         width, budget = int(pick["width"]), sum(rates)
+        se = float(pick[f"{loss}_se"]) if f"{loss}_se" in pick else math.nan  # theory: exact
         out.append(Best(cell, int(pick["depth"]), width, int(step), int(pick["trial"]),
-                        float(pick[loss]), float(pick[f"{loss}_se"]), rates, budget,
+                        float(pick[loss]), se, rates, budget,
                         budget_exponent(budget, scale, width)))
     return out
 

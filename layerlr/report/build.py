@@ -31,9 +31,9 @@ class CurvatureRow:
     budget: float
     alpha: float
     spacing: float  # half the stencil, relative to the equal rate
-    theory: curvature.Curvature | None
-    surrogate: curvature.Curvature
-    gd: curvature.Curvature  # the study's objective loss
+    theory: curvature.Curvature | None  # None where the theory is absent
+    surrogate: curvature.Curvature | None  # None in a study of the theory alone
+    gd: curvature.Curvature | None  # the study's measured objective (StudyResults.gd_loss)
 
 
 @dataclass
@@ -92,33 +92,33 @@ def analyse_cell(cell: str, rows: pd.DataFrame, study: StudyResults) -> CellRepo
     first = rows.iloc[0]
     depth, width, dtype = int(first["depth"]), int(first["width"]), str(first["dtype"])
     steps = sorted(int(s) for s in rows["step"].unique())
+    family = str(first["family"])
     lines = {t: curvature.lines(rows, t) for t in steps}
-    tests = [_curvature_row(line, t, width, dtype, study)
+    tests = [_curvature_row(line, t, width, family, dtype, study)
              for t in steps for line in lines[t]]
-    best = [_quote(b, study, str(first["family"]))
+    best = [_quote(b, study, family)
             for b in best_schedules(cell, rows, study.objective, study.scale)]
-    return CellReport(cell, depth, width, tests,
-                      [g for t in steps if (g := gaps(rows, t)) is not None], best, lines)
+    parts = [g for t in steps if (g := gaps(rows, t)) is not None] if study.measured else []
+    return CellReport(cell, depth, width, tests, parts, best, lines)
 
 
 def _quote(best: Best, study: StudyResults, family: str) -> Best:
     """A best schedule quoted at its sweep's budget and exponent (diagonal studies),
     and marked when it lies at the edge of the budgets searched."""
-    budget = study.nominal_budget(best.width, best.budget)
+    budget = study.nominal_budget(best.width, family, best.budget)
     alpha = budget_exponent(budget, study.scale, best.width)
     return dataclasses.replace(best, budget=budget, alpha=alpha,
                                edge=study.at_edge(best.width, family, budget, alpha))
 
 
-def _curvature_row(line: curvature.Line, step: int, width: int, dtype: str,
+def _curvature_row(line: curvature.Line, step: int, width: int, family: str, dtype: str,
                    study: StudyResults) -> CurvatureRow:
-    loss = f"loss_{study.objective}"
-    budget = study.nominal_budget(width, line.budget)
-    return CurvatureRow(
-        step, budget, budget_exponent(budget, study.scale, width),
-        line.spacing(), curvature.exact(line, line.rows["loss_theory"].to_numpy(float)),
-        curvature.measured(line, seed_values(line.rows, "loss_surrogate"), dtype),
-        curvature.measured(line, seed_values(line.rows, loss), dtype))
+    budget = study.nominal_budget(width, family, line.budget)
+    theory = curvature.exact(line, line.rows["loss_theory"].to_numpy(float))
+    measured = [curvature.measured(line, seed_values(line.rows, f"loss_{name}"), dtype)
+                if study.measured else None for name in ("surrogate", study.gd_loss)]
+    return CurvatureRow(step, budget, budget_exponent(budget, study.scale, width),
+                        line.spacing(), theory, *measured)
 
 
 def _draw(report: StudyReport, folder: Path, say: Callable[[str], None]) -> None:

@@ -1,7 +1,10 @@
 """Is the equal split a local maximum or minimum of the loss along a budget? (SPEC 8)
 
 Along a diagonal sweep (SPEC 9) the rates of a budget B lie on the line
-eta1 + (the other layers) = B. Write u = eta1 / B; equal rates sit at u = 1/K. The test
+eta1 + (the other layers) = B at the swept steps: every step in the published sweep,
+step 1 or steps >= 2 in first-rest sweeps (the other steps at the equal split). Write
+u = eta1 / B at a swept step; equal rates sit at u = 1/K. The loss after any step is
+tested along u. The test
 fits a parabola through the three points nearest u = 1/K, seed by seed, and takes its
 second derivative d^2L/du^2 (twice the second divided difference). Its mean over seeds
 and the standard error of that mean decide:
@@ -40,15 +43,19 @@ class Curvature:
 
 @dataclass(frozen=True)
 class Line:
-    """The points of one budget at one step, sorted by u = eta1/B. ``rows``: Parquet rows."""
+    """The points of one budget at one step, sorted by u = eta1/B of the swept step.
+
+    ``rows``: the Parquet rows at the step; ``x``: eta1 of the swept step, per row.
+    """
 
     budget: float
     layers: int
     rows: pd.DataFrame
+    x: np.ndarray
 
     @property
     def u(self) -> np.ndarray:
-        return self.rows["eta1"].to_numpy() / self.budget
+        return self.x / self.budget
 
     def stencil(self) -> np.ndarray | None:
         """Positions (in ``rows``) of the three points nearest the equal split, sorted
@@ -71,15 +78,29 @@ def rate_columns(rows: pd.DataFrame) -> list[str]:
     return [c for c in sorted(cols, key=lambda c: int(c[3:])) if rows[c].notna().all()]
 
 
+def swept_step(rows: pd.DataFrame) -> int:
+    """The step whose split varies along a sweep: the one with the most distinct eta1
+    (the lowest such step; any step of the published sweep, whose steps share rates)."""
+    return int(rows.groupby("step")["eta1"].nunique().idxmax())
+
+
 def lines(rows: pd.DataFrame, step: int) -> list[Line]:
     """The diagonal lines of one cell's rows at ``step``: budgets with >= 3 points that
     bracket the equal split, in budget order. Empty for a study without sweeps."""
     at = rows[rows["step"] == step]
     cols = rate_columns(at)
-    budgets = at[cols].sum(axis=1).round(6)
+    sweep = swept_step(rows)
+    swept = at[cols]  # the swept step's rates, row by row
+    if sweep != step:
+        swept = rows[rows["step"] == sweep].set_index("trial")[cols]
+        swept = swept.reindex(at["trial"]).set_axis(at.index)
+        at = at[swept.notna().all(axis=1)]  # trials that diverged at the swept step
+        swept = swept.loc[at.index]
     out = []
-    for budget, group in at.groupby(budgets, sort=True):
-        line = Line(float(budget), len(cols), group.sort_values("eta1"))
+    for budget, group in at.groupby(swept.sum(axis=1).round(6), sort=True):
+        x = swept.loc[group.index, "eta1"].to_numpy()
+        order = np.argsort(x, kind="stable")
+        line = Line(float(budget), len(cols), group.iloc[order], x[order])
         if line.stencil() is not None:
             out.append(line)
     return out
@@ -105,7 +126,11 @@ def exact(line: Line, values: np.ndarray) -> Curvature | None:
     idx = line.stencil()
     if not np.isfinite(values[idx]).all():
         return None
-    mean = float(_second_derivative(line.u[idx], values[idx][:, None])[0])
+    u = line.u[idx]
+    mean = float(_second_derivative(u, values[idx][:, None])[0])
+    rounding = ROUNDING * EPS["float64"] * float(np.abs(values[idx]).mean())
+    if abs(_second_difference(u, mean)) <= rounding:  # e.g. a flat line: step 1 of a rest
+        return Curvature(mean, None, "undecided")  # sweep, zero up to float64 rounding
     return Curvature(mean, None, _sign_verdict(mean, 0.0))
 
 

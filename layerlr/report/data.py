@@ -17,7 +17,7 @@ from layerlr.results import read_results
 from layerlr.schedules import diagonal_sum
 from layerlr.study.config import DEFAULT_ALPHA, SearchSpec, StudyConfig
 
-OBJECTIVES = ("population", "empirical")
+OBJECTIVES = ("population", "empirical", "theory")
 
 
 @dataclass(frozen=True)
@@ -41,22 +41,37 @@ class StudyResults:
 
     @property
     def objective(self) -> str:
-        """The measured loss the study minimised ("population" or "empirical")."""
+        """What the study minimised: "population", "empirical" or "theory"."""
         return self.config.search.objective if self.config else SearchSpec.objective
+
+    @property
+    def measured(self) -> bool:
+        """Whether the study trained anything (train.measure), or only has the theory."""
+        if self.config is not None:
+            return self.config.train.measure
+        return bool(self.frame["loss_surrogate"].notna().any())
+
+    @property
+    def gd_loss(self) -> str:
+        """The measured GD loss the report tests: the objective, or the population loss
+        when the objective is the theory."""
+        return self.objective if self.objective != "theory" else "population"
 
     @property
     def scale(self) -> float:
         """The c of B = c h^alpha that budget exponents are quoted against."""
         return self.config.search.scale if self.config else SearchSpec.scale
 
-    def nominal_budget(self, width: int, realized: float) -> float:
+    def nominal_budget(self, width: int, family: str, realized: float) -> float:
         """The configured diagonal budget B whose points' rates sum to ``realized``
         (N s <= B, SPEC 9), or ``realized`` itself outside diagonal studies."""
         search = self.config.search if self.config else None
         if search is None or not search.is_diagonal:
             return realized
-        for budget in search.budgets(width):
-            if abs(diagonal_sum(budget, search.diagonal_divisions) - realized) <= 1e-9 * budget:
+        for budget in search.budgets(width, family):
+            total = diagonal_sum(budget, search.diagonal_divisions,
+                                 search.diagonal_grid == "even")
+            if abs(total - realized) <= 1e-9 * budget:
                 return budget
         return realized
 
@@ -68,7 +83,7 @@ class StudyResults:
         if search is None:
             return False
         if search.is_diagonal:
-            budgets = search.budgets(width)
+            budgets = search.budgets(width, family)
             return len(budgets) > 1 and budget in (min(budgets), max(budgets))
         if search.rates != "budget":
             return False

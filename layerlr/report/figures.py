@@ -29,16 +29,17 @@ def landscape(lines: list[Line], step: int, objective: str, title: str, path: Pa
     loss = f"loss_{objective}"
     for line in lines:
         color, r = cmap(norm(line.budget)), line.rows
-        ax.errorbar(r["eta1"], r[loss], yerr=r[f"{loss}_se"], color=color, marker=".",
+        ax.errorbar(line.x, r[loss], yerr=r.get(f"{loss}_se"), color=color, marker=".",
                     markersize=4, linewidth=1, capsize=2)
         if r["loss_theory"].notna().all():
-            ax.plot(r["eta1"], r["loss_theory"], color=color, linestyle="--", linewidth=0.8)
-        mid = r.iloc[line.stencil()[1]]
-        ax.plot(mid["eta1"], mid[loss], marker="*", color="black", markersize=9, zorder=5)
-    ax.set(xlabel="eta1 (step-1 rate of layer 1)", ylabel=f"{objective} loss after step {step}",
-           title=title)
+            ax.plot(line.x, r["loss_theory"], color=color, linestyle="--", linewidth=0.8)
+        mid = line.stencil()[1]
+        ax.plot(line.x[mid], r[loss].iloc[mid], marker="*", color="black", markersize=9,
+                zorder=5)
+    ax.set(xlabel="eta1 (rate of layer 1 at the swept steps)",
+           ylabel=f"{objective} loss after step {step}", title=title)
     ax.plot([], [], "k*", label="equal split")
-    ax.plot([], [], "k--", linewidth=0.8, label="closed form (SPEC 6)")
+    ax.plot([], [], "k--", linewidth=0.8, label="exact theory (SPEC 6, 11, 12)")
     ax.legend(loc="best", fontsize=8)
     fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="budget B")
     _save(fig, path)

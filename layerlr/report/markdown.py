@@ -70,21 +70,38 @@ def _verdicts(r: StudyReport) -> list[str]:
     for c in r.cells:
         for step in sorted({t.step for t in c.curvatures}):
             tests = [t for t in c.curvatures if t.step == step]
-            theory = ("—" if any(t.theory is None for t in tests)
-                      else claim(step, [t.theory.verdict for t in tests]))
-            rows.append([c.cell, claim_text(step),
-                         f"**{claim(step, [t.surrogate.verdict for t in tests])}**", theory,
-                         claim(step, [t.gd.verdict for t in tests]), len(tests)])
-    return _table(title,
-                  "Each claim is decided by the curvature test at the equal split "
-                  "(next table) over every budget of the cell: *yes* when every budget shows "
-                  "it, *no* when one shows the opposite, *undecided* otherwise. The verdict "
-                  "is the realized surrogate's, the quantity whose expectation the paper's "
-                  "closed forms give; the closed form's and the GD loss's are beside it. "
-                  "Where GD differs, self-interaction (see the gap decomposition) shapes the "
-                  "GD loss.",
-                  ["cell", "claim", "verdict", "closed form", f"GD ({r.study.objective})",
-                   "budgets"], rows)
+            theory, surrogate, gd = (_claim(step, [getattr(t, name) for t in tests])
+                                     for name in ("theory", "surrogate", "gd"))
+            verdict = surrogate if r.study.measured else theory
+            rows.append([c.cell, claim_text(step), f"**{verdict}**", theory, gd, len(tests)])
+    text = ("Each claim is decided by the curvature test at the equal split (next table) over "
+            "every budget of the cell: *yes* when every budget shows it, *no* when one shows "
+            "the opposite, *undecided* otherwise. ")
+    text += ("The verdict is the realized surrogate's, the quantity whose expected value the "
+             "theory (SPEC 6, 11, 12: exact where not —) gives; the theory's and the GD "
+             "loss's are beside it. Where GD differs, self-interaction (see the gap "
+             "decomposition) shapes the GD loss." if r.study.measured else
+             "Nothing was measured (train.measure = false): the verdict is the exact "
+             "theory's.")
+    text += _swept(r)
+    return _table(title, text, ["cell", "claim", "verdict", "closed form",
+                                f"GD ({r.study.gd_loss})", "budgets"], rows)
+
+
+def _claim(step: int, tests: list[Curvature | None]) -> str:
+    """The claim over a cell's budgets, or — where a test is missing."""
+    return "—" if any(t is None for t in tests) else claim(step, [t.verdict for t in tests])
+
+
+def _swept(r: StudyReport) -> str:
+    """What a first-rest sweep varies, for the verdicts' text."""
+    which = r.study.config.search.diagonal_steps if r.study.config else "all"
+    if which == "all":
+        return ""
+    swept = "step 1" if which == "first" else "steps 2 and later"
+    return (f" This is a first-rest sweep: only {swept} take the budget's split, the other "
+            "steps the equal split of the same rate sum; every step's loss is tested along "
+            "that split.")
 
 
 def _curvatures(r: StudyReport) -> list[str]:
@@ -92,7 +109,7 @@ def _curvatures(r: StudyReport) -> list[str]:
         return []
     rows = [[c.cell, t.step, _num(t.budget), _num(t.alpha), f"±{_num(100 * t.spacing)}%",
              "—" if t.theory is None else f"{_num(t.theory.mean)} ({t.theory.verdict})",
-             _pm(t.surrogate), t.surrogate.verdict, _pm(t.gd), t.gd.verdict]
+             _pm(t.surrogate), _verdict(t.surrogate), _pm(t.gd), _verdict(t.gd)]
             for c in r.cells for t in c.curvatures]
     return _table("Curvature at the equal split",
                   "B is the sweep's budget (its points' rates sum to N s <= B, SPEC 9); "
@@ -101,17 +118,22 @@ def _curvatures(r: StudyReport) -> list[str]:
                   "rate B/K); mean ± standard error over seeds, of per-seed curvatures "
                   "(paired across the points).",
                   ["cell", "step", "B", "alpha", "spacing", "closed form", "surrogate",
-                   "surrogate verdict", f"GD ({r.study.objective})", "GD verdict"], rows)
+                   "surrogate verdict", f"GD ({r.study.gd_loss})", "GD verdict"], rows)
 
 
 def _gaps(r: StudyReport) -> list[str]:
+    if not r.study.measured:
+        return ["### Gap decomposition", "", "Nothing was measured (train.measure = false).",
+                ""]
     rows = [[c.cell, g.step, g.trials, _pm(g.total), *(_pm(g.parts[p]) for p in PARTS)]
             for c in r.cells for g in c.gaps]
     return _table("Gap decomposition",
-                  "Measured empirical loss minus the closed form, split into test-set noise "
+                  "Measured empirical loss minus the closed form (the exact expected "
+                  "surrogate loss of SPEC 6, 11, 12), split into test-set noise "
                   "(empirical − population), self-interaction (population − surrogate) and "
                   "finite-width fluctuation (surrogate − closed form); each averaged over the "
-                  "cell's trials seed by seed, mean ± standard error over seeds.",
+                  "cell's trials seed by seed, mean ± standard error over seeds. Trials "
+                  "without an exact theory (absent) are left out where others have one.",
                   ["cell", "step", "trials", "empirical − closed form", *PARTS], rows)
 
 
@@ -153,6 +175,10 @@ def _table(title: str, text: str, header: list[str], rows: list[list[object]]) -
 
 def _row(cells: list[object]) -> str:
     return "| " + " | ".join(map(str, cells)) + " |"
+
+
+def _verdict(c: Curvature | None) -> str:
+    return "—" if c is None else c.verdict
 
 
 def _pm(e: Estimate | Curvature | None) -> str:

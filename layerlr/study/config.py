@@ -19,8 +19,10 @@ from layerlr.setting import DATAS, FAMILIES, INITS, Setting, SettingError
 
 SAMPLERS = ("tpe", "random", "cmaes", "gp", "grid")
 PHASES = ("first-rest", "constant", "per-step")
+DIAGONAL_STEPS = ("all", "first", "rest")  # which steps of a diagonal sweep take its split
+DIAGONAL_GRIDS = ("integer", "even")  # SPEC 9's integer step, or s = B / divisions
 RATES = ("budget", "free")
-OBJECTIVES = ("population", "empirical")
+OBJECTIVES = ("population", "empirical", "theory")  # theory: the exact expected surrogate
 DTYPES = ("float32", "float64")
 PROTOCOLS = ("native", "published")
 MAX_FILE_BYTES = 1 << 20  # a study file is a few hundred bytes; refuse anything huge
@@ -68,6 +70,7 @@ class TrainSpec:
     seeds: tuple[int, ...] = (2020, 2021, 2022, 2023, 2024)  # the published seeds
     protocol: str = "native"  # "published" reproduces the paper's draws seed for seed
     dtype: str = "float32"  # what the published experiments used
+    measure: bool = True  # False: nothing drawn or trained, only the exact theory (any width)
 
 
 @dataclass(frozen=True)
@@ -76,10 +79,15 @@ class SearchSpec:
 
     sampler: str = "tpe"
     diagonal: tuple[float, ...] | None = None  # budgets B of the published sweep (SPEC 9)
-    diagonal_alpha: tuple[float, ...] | None = None  # or budgets B = scale h^alpha per width
+    # or budgets B = scale h^alpha per width; a list, or pairs (family, list) per family
+    diagonal_alpha: tuple[float, ...] | tuple[tuple[str, tuple[float, ...]], ...] | None = None
     diagonal_divisions: int = 20  # s = B/20 as published; finer grids resolve curvature
+    diagonal_grid: str = "integer"  # integer: s = max(1, floor(B/divisions)) as published;
+    # even: s = B/divisions (fine points at small budgets)
+    diagonal_steps: str = "all"  # all: the published sweep; first / rest: only step 1 /
+    # only steps >= 2 take the swept split, the others the equal split of the same budget
     n_trials: int = 100  # per cell; a diagonal grid runs each point once instead
-    objective: str = "population"  # mean over seeds of this loss ...
+    objective: str = "population"  # mean over seeds of this loss (or the theory) ...
     objective_step: int | None = None  # ... after this step (default: the last)
     phases: str = "first-rest"  # constant | first-rest | per-step
     rates: str = "budget"  # budget: B = scale h^alpha split on the simplex; free: h^e each
@@ -92,11 +100,18 @@ class SearchSpec:
     def is_diagonal(self) -> bool:
         return self.diagonal is not None or self.diagonal_alpha is not None
 
-    def budgets(self, width: int) -> list[float]:
-        """The diagonal budgets of a cell of this width (empty for a schedule space)."""
+    def budgets(self, width: int, family: str) -> list[float]:
+        """The diagonal budgets of a cell (empty for a schedule space)."""
         if self.diagonal_alpha is not None:
-            return [self.scale * width**a for a in self.diagonal_alpha]
+            return [self.scale * width**a for a in self.exponents(family)]
         return list(self.diagonal or ())
+
+    def exponents(self, family: str) -> tuple[float, ...]:
+        """The alphas of diagonal_alpha that apply to ``family``."""
+        alpha = self.diagonal_alpha or ()
+        if alpha and isinstance(alpha[0], (list, tuple)):  # per family
+            return tuple(dict(alpha).get(family, ()))
+        return tuple(alpha)
 
 
 @dataclass(frozen=True)
@@ -191,6 +206,8 @@ def parse_study(raw: dict[str, Any], source: str = "<study>") -> StudyConfig:
     if model is not None:
         _check_cells(model, p)
         _check_rates(model, search, p)
+        _check_theory(model, train, search, p)
+        _check_budgets(model, search, p)
     if p.lines:
         raise StudyFileError(source, p.lines)
     return StudyConfig(name, model, train, search, resources)
@@ -225,13 +242,14 @@ def _train(t: dict, p: _Problems) -> TrainSpec:
         seeds=tuple(seeds or ()),
         protocol=p.choice(t, "train.protocol", PROTOCOLS, "native"),
         dtype=p.choice(t, "train.dtype", DTYPES, "float32"),
+        measure=p.boolean(t, "train.measure", True),
     )
 
 
 def _search(t: dict, p: _Problems, train: TrainSpec) -> SearchSpec:
     p.unknown(t, "search", [f.name for f in dataclasses.fields(SearchSpec)])
     diagonal = p.number_list(t, "search.diagonal", minimum=2.0)
-    diagonal_alpha = p.number_list(t, "search.diagonal_alpha", minimum=0.0)
+    diagonal_alpha = _diagonal_alpha(t, p)
     if diagonal is not None and diagonal_alpha is not None:
         p.add("search.diagonal_alpha: give either diagonal (budgets) or diagonal_alpha "
               "(exponents of B = scale h^alpha), not both")
@@ -246,18 +264,51 @@ def _search(t: dict, p: _Problems, train: TrainSpec) -> SearchSpec:
               "points to sweep); use 'tpe', 'random', 'cmaes' or 'gp' for a schedule space")
     if (diagonal or diagonal_alpha) and "n_trials" in t and sampler == "grid":
         p.add("search.n_trials: a diagonal grid runs every point once; remove n_trials")
+    for key in ("diagonal_steps", "diagonal_grid"):
+        if key in t and diagonal is None and diagonal_alpha is None:
+            p.add(f"search.{key}: only for diagonal sweeps; add search.diagonal or "
+                  "search.diagonal_alpha, or remove it")
     alpha = p.pair(t, "search.alpha")
     exponent = p.pair(t, "search.exponent")
     return SearchSpec(
         sampler=sampler, diagonal=None if diagonal is None else tuple(diagonal),
-        diagonal_alpha=None if diagonal_alpha is None else tuple(diagonal_alpha),
+        diagonal_alpha=diagonal_alpha,
         diagonal_divisions=p.integer(t, "search.diagonal_divisions", 20, minimum=2),
-        n_trials=n_trials, objective=p.choice(t, "search.objective", OBJECTIVES, "population"),
+        diagonal_steps=p.choice(t, "search.diagonal_steps", DIAGONAL_STEPS, "all"),
+        diagonal_grid=p.choice(t, "search.diagonal_grid", DIAGONAL_GRIDS, "integer"),
+        n_trials=n_trials, objective=_objective(t, p, train),
         objective_step=step, phases=p.choice(t, "search.phases", PHASES, "first-rest"),
         rates=p.choice(t, "search.rates", RATES, "budget"), alpha=alpha,
         scale=p.number(t, "search.scale", 2.0, minimum=0.0, strict=True),
         exponent=exponent, seed=p.integer(t, "search.seed", 0, minimum=0),
     )
+
+
+def _diagonal_alpha(t: dict, p: _Problems) -> tuple | None:
+    """search.diagonal_alpha: a list of exponents, or a table of lists by family."""
+    value = t.get("diagonal_alpha")
+    if not isinstance(value, dict):
+        alphas = p.number_list(t, "search.diagonal_alpha", minimum=0.0)
+        return None if alphas is None else tuple(alphas)
+    out = []
+    for family in sorted(value):
+        if family not in FAMILIES:
+            p.add(f"search.diagonal_alpha.{family}: not a family; use {list(FAMILIES)}")
+            continue
+        alphas = p.number_list(value, f"search.diagonal_alpha.{family}", minimum=0.0)
+        if alphas is not None:
+            out.append((family, tuple(alphas)))
+    return tuple(out) or None
+
+
+def _objective(t: dict, p: _Problems, train: TrainSpec) -> str:
+    """search.objective: defaults to "theory" when nothing is measured, which needs it."""
+    objective = p.choice(t, "search.objective", OBJECTIVES,
+                         "population" if train.measure else "theory")
+    if not train.measure and objective != "theory":
+        p.add(f"search.objective: {objective!r} is a measured loss but train.measure = false; "
+              "use objective = 'theory' or measure = true")
+    return objective
 
 
 def _resources(t: dict, p: _Problems) -> ResourceSpec:
@@ -287,33 +338,34 @@ def _name(name: str | None, p: _Problems) -> str | None:
 
 
 def _check_rates(model: ModelSpec, search: SearchSpec, p: _Problems) -> None:
-    """Refuse rate ranges whose largest rate overflows a float at some width."""
-    for width in model.widths:
-        family = model.family or "readout"
-        for key, top in _largest_rates(search, width, family):
-            if top is None or not math.isfinite(top):
+    """Refuse rate ranges whose largest rate overflows a float in some cell."""
+    for depth in model.depths:
+        family = model.family or ("matrix" if depth == 2 else "readout")
+        for width in model.widths:
+            key, top = _largest_rate(search, width, family)
+            if key is not None and (top is None or not math.isfinite(top)):
                 p.add(f"search.{key} (width {width}): the largest rate overflows a float "
                       "(about 1.8e308); lower it")
                 return
 
 
-def _largest_rates(search: SearchSpec, width: int, family: str) -> list[tuple[str, float | None]]:
+def _largest_rate(search: SearchSpec, width: int, family: str) -> tuple[str | None, float | None]:
+    """(the key that sets it, the largest rate a cell's schedules can have)."""
     def power(exponent: float, scale: float = 1.0) -> float | None:
         try:
             return scale * float(width) ** exponent
         except OverflowError:
             return None
 
-    out = []
     if search.diagonal_alpha is not None:
-        out.append(("diagonal_alpha", power(max(search.diagonal_alpha), search.scale)))
-    elif search.diagonal is None and search.rates == "free":
-        lo_hi = search.exponent or (0.0, 1.7)
-        out.append(("exponent", power(lo_hi[1])))
-    elif search.diagonal is None:
-        lo_hi = search.alpha or DEFAULT_ALPHA.get(family, (0.0, 1.6))
-        out.append(("alpha", power(lo_hi[1], search.scale)))
-    return out
+        alphas = search.exponents(family)
+        return "diagonal_alpha", power(max(alphas), search.scale) if alphas else 0.0
+    if search.diagonal is not None:
+        return None, None
+    if search.rates == "free":
+        return "exponent", power((search.exponent or (0.0, 1.7))[1])
+    return "alpha", power((search.alpha or DEFAULT_ALPHA.get(family, (0.0, 1.6)))[1],
+                          search.scale)
 
 
 def _check_cells(model: ModelSpec, p: _Problems) -> None:
@@ -326,6 +378,40 @@ def _check_cells(model: ModelSpec, p: _Problems) -> None:
                 for line in err.problems:
                     field, _, rest = line.partition(": ")
                     p.add(f"model.{field} (cell depth={depth}, width={width}): {rest}")
+
+
+def _check_budgets(model: ModelSpec, search: SearchSpec, p: _Problems) -> None:
+    """A diagonal_alpha table must give exponents for every family of the study."""
+    if search.diagonal_alpha is None:
+        return
+    for depth in model.depths:
+        family = model.family or ("matrix" if depth == 2 else "readout")
+        if not search.exponents(family):
+            p.add(f"search.diagonal_alpha (cell depth={depth}): no exponents for the {family} "
+                  f"family; add {family} = [...] to the table")
+
+
+def _check_theory(model: ModelSpec, train: TrainSpec, search: SearchSpec,
+                  p: _Problems) -> None:
+    """Refuse a theory objective or train.measure = false where the theory is absent."""
+    from layerlr.theory.scope import absent_reason  # torch-free
+
+    if train.measure and search.objective != "theory":
+        return
+    if not train.measure:
+        key, steps = "train.measure", train.steps
+        need = f"false needs the exact theory at every step up to {steps}"
+    else:
+        steps = search.objective_step or train.steps
+        key, need = "search.objective", f"'theory' needs the exact theory after step {steps}"
+    for depth in model.depths:
+        for width in model.widths:
+            try:
+                reason = absent_reason(model.setting(depth, width), steps)
+            except SettingError:
+                continue  # reported by _check_cells
+            if reason:
+                p.add(f"{key} (cell depth={depth}, width={width}): {need}, but {reason}")
 
 
 class _Problems:
@@ -375,6 +461,15 @@ class _Problems:
             near = difflib.get_close_matches(str(value), allowed, n=1)
             hint = f"did you mean '{near[0]}'? " if near else ""
             self.add(f"{key}: {value!r} is not allowed; {hint}choose one of {list(allowed)}")
+            return default
+        return value
+
+    def boolean(self, table: dict, key: str, default: bool) -> bool:
+        value = self._get(table, key)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            self.add(f"{key}: must be true or false, got {value!r}")
             return default
         return value
 

@@ -221,6 +221,8 @@ def check_fits(cfg: StudyConfig, nodes: list[dict]) -> None:
     per_node: dict[str, int] = {}
     for slot in slots:
         per_node[slot.node] = per_node.get(slot.node, 0) + 1
+    if not cfg.train.measure:  # the theory alone draws and trains nothing
+        return
     memory = min(n["memory"] / per_node.get(n["id"], 1) for n in nodes if n["id"] in per_node)
     itemsize = 4 if cfg.train.dtype == "float32" else 8
     for cell in cfg.cells():

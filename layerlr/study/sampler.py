@@ -164,7 +164,9 @@ class CellSampler:
                                                 for k in ("node", "node_ip", "device")})
             value = result[f"loss_{self.cfg.search.objective}"][step - 1]
             at = result["diverged_at"]
-            if (at is not None and at <= step) or not math.isfinite(value):
+            gd_diverged = at is not None and at <= step and self.cfg.search.objective != "theory"
+            # NaN: the loss diverged; inf: the theory overflowed; GD's fate is not the theory's
+            if gd_diverged or not math.isfinite(value):
                 value = DIVERGED_VALUE
                 told.diverged.append(f"{trial.number} (step {at})")
             trial.set_user_attr("result", json.dumps(result, allow_nan=True))
@@ -219,7 +221,7 @@ def enqueue_grid(study: optuna.Study, cfg: StudyConfig, cell: Cell) -> int:
 def train_of(cfg: StudyConfig) -> dict[str, Any]:
     """What a worker and the Parquet rows need of [train], as plain values."""
     return {"seeds": list(cfg.train.seeds), "protocol": cfg.train.protocol,
-            "dtype": cfg.train.dtype}
+            "dtype": cfg.train.dtype, "measure": cfg.train.measure}
 
 
 def _best(study: optuna.Study) -> float | None:

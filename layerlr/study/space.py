@@ -4,7 +4,9 @@ Two kinds of study:
 
 - a *diagonal* study sweeps the published points of SPEC section 9: one integer
   parameter ``point`` indexes the (budget, split) pairs of every listed budget (or of
-  every budget B = scale h^alpha of the listed exponents);
+  every budget B = scale h^alpha of the listed exponents); the split is used at every
+  step, or (``diagonal_steps``) only at step 1 or only at steps >= 2, the other steps
+  taking the equal split of the same rate sum (first-rest sweeps);
 - otherwise each *phase* (a group of steps that share rates) has its own rates, either
   a width-scaled budget ``B = scale * h^alpha`` split over the K layers by fractions on
   the simplex (``rates = "budget"``), or free per-layer rates ``eta = h^e``
@@ -26,8 +28,15 @@ DEFAULT_EXPONENT = {"matrix": (0.5, 1.7), "readout": (-1.0, 1.0)}
 def diagonal_points(cfg: StudyConfig, cell: Cell) -> list[tuple[float, list[float]]]:
     """Every (budget, per-layer rates) point of the study's diagonal sweeps."""
     k, divisions = cell.setting.layers, cfg.search.diagonal_divisions
-    return [(b, row.tolist()) for b in cfg.search.budgets(cell.width)
-            for row in diagonal(b, k, divisions)]
+    even = cfg.search.diagonal_grid == "even"
+    return [(b, row.tolist()) for b in cfg.search.budgets(cell.width, cell.setting.family)
+            for row in diagonal(b, k, divisions, even)]
+
+
+def swept_steps(cfg: StudyConfig) -> list[bool]:
+    """Per step t = 1..T: whether a diagonal point's split is used there."""
+    steps, which = cfg.train.steps, cfg.search.diagonal_steps
+    return [which == "all" or (which == "first") == (t == 1) for t in range(1, steps + 1)]
 
 
 def phase_of_step(cfg: StudyConfig) -> list[int]:
@@ -42,11 +51,12 @@ def phase_of_step(cfg: StudyConfig) -> list[int]:
 
 def suggest(trial: Any, cfg: StudyConfig, cell: Cell) -> list[list[float]]:
     """Ask ``trial`` (an optuna Trial) for a schedule. -> (T, K) rates, as lists."""
-    k, h, steps = cell.setting.layers, cell.width, cfg.train.steps
+    k, h = cell.setting.layers, cell.width
     if cfg.search.is_diagonal:
         points = diagonal_points(cfg, cell)
         _, rates = points[trial.suggest_int("point", 0, len(points) - 1)]
-        return [list(rates) for _ in range(steps)]
+        equal = [sum(rates) / k] * k
+        return [list(rates) if swept else equal for swept in swept_steps(cfg)]
     phases = max(phase_of_step(cfg)) + 1
     rows = []
     for j in range(1, phases + 1):

@@ -69,6 +69,8 @@ class Evaluator:
         from layerlr.setting import Setting
 
         cell = Setting(**setting)
+        if not train.get("measure", True):  # the theory alone: nothing to draw or train
+            return evaluate(cell, schedules, list(train["seeds"]), measure=False).per_schedule()
         torch.set_num_threads(self.threads if cell.width >= THREADED_WIDTH else 1)
         dtype = getattr(torch, train["dtype"])
         key = (tuple(sorted(setting.items())), tuple(train["seeds"]), train["protocol"],

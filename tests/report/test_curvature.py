@@ -75,3 +75,22 @@ def test_points_that_do_not_bracket_the_equal_split_make_no_line():
 ])
 def test_claims_over_budgets(step, verdicts, expected):
     assert curvature.claim(step, verdicts) == expected
+
+
+def test_a_rest_sweep_is_tested_along_the_split_of_the_later_steps():
+    """Step 1 at the equal split for every point, steps >= 2 along the budget: the loss
+    after step 2 is a parabola in the step-2 split, the loss after step 1 is flat."""
+    u = np.arange(1, 20) / 20
+    budget, n = 40.0, len(u)
+    step1 = pd.DataFrame({"trial": range(n), "step": 1, "eta1": budget / 2, "eta2": budget / 2,
+                          "loss_theory": 0.7})
+    step2 = pd.DataFrame({"trial": range(n), "step": 2, "eta1": u * budget,
+                          "eta2": (1 - u) * budget, "loss_theory": 0.3 + 2 * (u - 0.5) ** 2})
+    rows = pd.concat([step1, step2.sample(frac=1.0, random_state=0)], ignore_index=True)
+    assert curvature.swept_step(rows) == 2
+    (later,) = curvature.lines(rows, 2)
+    assert curvature.exact(later, later.rows["loss_theory"].to_numpy()).mean == \
+        pytest.approx(4.0)
+    (first,) = curvature.lines(rows, 1)
+    np.testing.assert_allclose(first.u, u)  # along the step-2 split, in its order
+    assert curvature.exact(first, first.rows["loss_theory"].to_numpy()).verdict == "undecided"

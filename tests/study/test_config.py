@@ -36,6 +36,20 @@ def with_(section: str, **values):
     (with_("search", diagonal=[30], diagonal_divisions=1), "search.diagonal_divisions: must be"),
     (with_("search", objective_step=3), "search.objective_step: 3 is past the last step"),
     (with_("resources", gpus_per_worker=1.5), "resources.gpus_per_worker: 1.5 is neither"),
+    (with_("train", measure="no"), "train.measure: must be true or false"),
+    (with_("search", diagonal_steps="rest"), "search.diagonal_steps: only for diagonal sweeps"),
+    (with_("search", diagonal_grid="even"), "search.diagonal_grid: only for diagonal sweeps"),
+    (with_("search", diagonal=[30], diagonal_grid="fine"),
+     "search.diagonal_grid: 'fine' is not allowed"),
+    (with_("search", diagonal=[30], diagonal_steps="last"),
+     "search.diagonal_steps: 'last' is not allowed"),
+    (with_("search", diagonal_alpha={"matrix": [1.2]}),
+     "search.diagonal_alpha (cell depth=3): no exponents for the readout family"),
+    (with_("search", diagonal_alpha={"readout": [0.2], "mlp": [1.0]}),
+     "search.diagonal_alpha.mlp: not a family"),
+    (with_("search", objective="theory", objective_step=2) | {"train": {"steps": 2}}
+     | {"model": {"depth": 3, "width": 16, "init": "gaussian"}},
+     "search.objective (cell depth=3, width=16): 'theory' needs the exact theory after step 2"),
     ({"model": {"depth": 3, "width": 8}}, "name: missing"),
     (dict(GOOD, name="../../../x"), "name: '../../../x' is not a valid study name"),
     (dict(GOOD, name="/tmp/x"), "name: '/tmp/x' is not a valid study name"),
@@ -97,3 +111,34 @@ def test_a_huge_or_endless_file_is_refused_without_reading_it_all(tmp_path):
         load_study(big)
     with pytest.raises(StudyFileError, match="is a directory"):
         load_study(tmp_path)
+
+
+def test_measure_false_defaults_the_objective_to_the_theory():
+    cfg = parse_study(with_("train", measure=False))
+    assert cfg.train.measure is False and cfg.search.objective == "theory"
+    assert parse_study(GOOD).train.measure is True
+
+
+def test_measure_false_refuses_a_measured_objective():
+    raw = with_("train", measure=False)
+    raw["search"] = {"objective": "empirical"}
+    with pytest.raises(StudyFileError) as err:
+        parse_study(raw)
+    assert err.value.problems == [("search.objective: 'empirical' is a measured loss but "
+                                   "train.measure = false; use objective = 'theory' or "
+                                   "measure = true")]
+
+
+def test_measure_false_needs_the_theory_in_every_cell_and_step():
+    raw = {"name": "t", "model": {"depth": [3, 8], "width": [16, 100_000]},
+           "train": {"measure": False, "steps": 4}}
+    with pytest.raises(StudyFileError) as err:
+        parse_study(raw)
+    assert [line.split(":")[0] for line in err.value.problems] == [
+        "train.measure (cell depth=8, width=16)", "train.measure (cell depth=8, width=100000)"]
+    assert "stops after step 3 at depth 8" in err.value.problems[0]
+    raw["model"]["target"] = "sphere"  # its quadrature reaches four steps at depth 8
+    assert parse_study(raw).train.measure is False
+    raw["model"] = {"depth": 2, "width": 64, "target": "gaussian"}
+    with pytest.raises(StudyFileError, match="no exact theory for this setting"):
+        parse_study(raw)

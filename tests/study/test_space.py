@@ -55,3 +55,39 @@ def test_diagonal_by_exponent_scales_the_budgets_with_width_and_divisions_refine
         assert {b for b, _ in points} == {budget}
         s = budget / 64
         assert [r for _, r in points] == [[i * s, (64 - i) * s] for i in range(1, 64)]
+
+
+@pytest.mark.parametrize("steps_swept,pattern", [("all", [1, 1, 1]), ("first", [1, 0, 0]),
+                                                 ("rest", [0, 1, 1])])
+def test_first_rest_sweeps_take_the_split_at_their_steps_only(steps_swept, pattern):
+    cfg = parse_study({"name": "d", "model": {"depth": 4, "width": 16},
+                       "train": {"steps": 3},
+                       "search": {"sampler": "grid", "diagonal": [60],
+                                  "diagonal_steps": steps_swept}})
+    cell = cfg.cells()[0]
+    study = optuna.create_study()
+    study.enqueue_trial({"point": 2})
+    trial = study.ask()
+    schedule = torch.tensor(suggest(trial, cfg, cell), dtype=torch.float64)
+    point = torch.tensor(diagonal_points(cfg, cell)[2][1], dtype=torch.float64)
+    for row, swept in zip(schedule, pattern):
+        expected = point if swept else torch.full((3,), float(point.sum()) / 3,
+                                                 dtype=torch.float64)
+        torch.testing.assert_close(row, expected, rtol=1e-15, atol=0)
+
+
+def test_diagonal_exponents_by_family():
+    cfg = parse_study({"name": "d", "model": {"depth": [2, 3], "width": 64},
+                       "search": {"sampler": "grid",
+                                  "diagonal_alpha": {"matrix": [1.5], "readout": [0.5, 1.0]}}})
+    matrix, readout = cfg.cells()
+    assert {b for b, _ in diagonal_points(cfg, matrix)} == {2 * 64**1.5}
+    assert {b for b, _ in diagonal_points(cfg, readout)} == {2 * 64**0.5, 2 * 64**1.0}
+
+
+def test_an_even_grid_gives_fine_points_at_a_small_budget():
+    cfg = parse_study({"name": "d", "model": {"depth": 3, "width": 16},
+                       "search": {"sampler": "grid", "diagonal": [8], "diagonal_divisions": 40,
+                                  "diagonal_grid": "even"}})
+    points = diagonal_points(cfg, cfg.cells()[0])
+    assert len(points) == 39 and points[0][1] == pytest.approx([0.2, 7.8])
