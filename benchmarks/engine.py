@@ -109,8 +109,8 @@ def run(name: str, setting: Setting, budget: float, seeds: list[int], repeats: i
     ref, naive_s = best_of(repeats, lambda: published_method(setting, raws, rates))
     err = ((ev.losses["empirical"] - ref.double()).abs() / ref.double()).max().item()
     b, s = rates.shape[0], len(seeds)
-    return {"sweep": f"{name} ({device})", "schedules": b, "naive s": naive_s, "engine s": engine_s,
-            "speed-up": naive_s / engine_s,
+    return {"sweep": f"{name} ({device})", "schedules": b, "naive s": naive_s,
+            "engine s": engine_s, "speed-up": naive_s / engine_s,
             "naive GFLOP": naive_flops(setting, b, s, 2) / 1e9,
             "engine GFLOP": engine_flops(setting, b, s) / 1e9,
             "naive GFLOP/s": naive_flops(setting, b, s, 2) / naive_s / 1e9,

@@ -46,7 +46,8 @@ def main() -> None:
                      "seconds": time.perf_counter() - start,
                      "trials/s": r["schedules"] / r["engine s"], "engine s": r["engine s"],
                      "speed-up": r["speed-up"]})
-    print(f"{torch.cuda.get_device_name()}; torch {torch.__version__}; python {sys.version.split()[0]}")
+    print(f"{torch.cuda.get_device_name()}; torch {torch.__version__}; "
+          f"python {sys.version.split()[0]}")
     print_table(rows, 46, 12)
 
 

@@ -14,3 +14,15 @@ def layerlr(*args, env: dict | None = None, cwd=None,
     """Run ``layerlr ARGS``; ``env`` adds to this process's environment."""
     return subprocess.run([*COMMAND, *map(str, args)], capture_output=True, text=True,
                           cwd=cwd, timeout=timeout, env=dict(os.environ, **(env or {})))
+
+
+def wait_for_rows(results, proc, timeout: float = 120) -> None:
+    """Wait until a running ``layerlr run`` (``proc``) has written Parquet rows."""
+    import time
+    from pathlib import Path
+
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None \
+            and not list((Path(results) / "trials").glob("*/*/part-*")):
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()

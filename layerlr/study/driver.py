@@ -40,8 +40,15 @@ from layerlr.study.lock import BEAT_S, StudyLocked, alive, beat_lock, claim, rel
 from layerlr.study.progress import Progress
 from layerlr.study.sampler import CellSampler, Told, enqueue_grid, train_of
 from layerlr.study.space import diagonal_points
-from layerlr.study.storage import (StorageError, StorageSpec, open_storage, resolve, split_name,
-                                   study_name, watch)
+from layerlr.study.storage import (
+    StorageError,
+    StorageSpec,
+    open_storage,
+    resolve,
+    split_name,
+    study_name,
+    watch,
+)
 from layerlr.study.worker import PlanError, local_node, plan, ray_nodes
 
 TARGET_BATCH_S = 0.5  # batches grow until one takes about this long, ask and tell included

@@ -74,8 +74,9 @@ def expected_loss(h: int, rates: Tensor, gaussian: bool,
     """E[|u - beta|^2] after each step of each schedule. ``rates`` (B, T, K) -> (B, T).
 
     ``kappa`` = 1 + h rho / n with label noise (gaussian beta only). ``node_counts``
-    (s, G) overrides :func:`.rule.nodes` of the last step (to test the rule). A value is +inf where the trajectory overflows float64 at a node (the loss
-    there is beyond 10^300: a diverged schedule).
+    (s, G) overrides :func:`.rule.nodes` of the last step (to test the rule). A value is
+    +inf where the trajectory overflows float64 at a node (the loss there is beyond
+    10^300: a diverged schedule).
     """
     rates = torch.as_tensor(rates, dtype=torch.float64)
     b, t_max, k = rates.shape

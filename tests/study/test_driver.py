@@ -10,7 +10,7 @@ import optuna
 import pandas as pd
 import pytest
 import torch
-from command import COMMAND, layerlr
+from command import COMMAND, layerlr, wait_for_rows
 
 from layerlr import evaluate
 from layerlr.study import StudyChanged, load_study, run_study
@@ -186,14 +186,6 @@ def start(study, results, *args):
                              *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def first_rows(results, proc, timeout=120):
-    deadline = time.time() + timeout
-    while time.time() < deadline and proc.poll() is None \
-            and not list((results / "trials").glob("*/*/part-*")):
-        time.sleep(0.05)
-    assert proc.poll() is None, proc.communicate()
-
-
 def test_a_local_run_without_ray_equals_the_engine_and_resumes_exactly(make_study, tmp_path):
     study = make_study(GRID + "[resources]\nbatch_size = 4\n")
     killed = layerlr("run", study, "--results", tmp_path / "res", "--quiet",
@@ -219,7 +211,7 @@ def test_one_sigterm_or_ctrl_c_stops_with_no_trial_left_running(make_study, tmp_
     study = make_study(TPE.replace("n_trials = 30", "n_trials = 100000"))
     results = tmp_path / "res"
     proc = start(study, results)
-    first_rows(results, proc)
+    wait_for_rows(results, proc)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
@@ -231,7 +223,7 @@ def test_a_second_ctrl_c_quits_at_once_without_a_traceback(ray_address, make_stu
     study = make_study(TPE.replace("n_trials = 30", "n_trials = 100000"))
     results = tmp_path / "res"
     proc = start(study, results, "--address", ray_address)
-    first_rows(results, proc)
+    wait_for_rows(results, proc)
     proc.send_signal(signal.SIGINT)
     time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
@@ -247,7 +239,7 @@ def test_restart_waits_for_the_driver_that_runs_the_study(make_study, tmp_path):
     study = make_study(TPE.replace("n_trials = 30", "n_trials = 100000"))
     results = tmp_path / "res"
     proc = start(study, results)
-    first_rows(results, proc)
+    wait_for_rows(results, proc)
     out = layerlr("run", study, "--results", results, "--restart", "--quiet")
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=120)

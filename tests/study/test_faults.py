@@ -10,7 +10,7 @@ import optuna
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from command import layerlr
+from command import layerlr, wait_for_rows
 
 from layerlr import results as parquet
 from layerlr.study import load_study, run_study
@@ -134,16 +134,6 @@ def test_a_damaged_file_is_named_and_rebuilt_from_the_storage(ray_address, make_
     pd.testing.assert_frame_equal(
         after.sort_values(key).reset_index(drop=True)[before.columns],
         before.sort_values(key).reset_index(drop=True), check_categorical=False)
-
-
-def wait_for_rows(results, proc, timeout=120):
-    import time
-
-    deadline = time.time() + timeout
-    while time.time() < deadline and proc.poll() is None \
-            and not list((results / "trials").glob("*/*/part-*")):
-        time.sleep(0.05)
-    assert proc.poll() is None, proc.communicate()
 
 
 LONG = STUDY.replace("n_trials = 20", "n_trials = 100000").replace("batch_size = 3",

@@ -3,7 +3,6 @@ read by optuna-dashboard; its password never shows up in output, logs or Parquet
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
@@ -11,12 +10,12 @@ import socket
 import subprocess
 import tempfile
 from pathlib import Path
-from wsgiref.util import setup_testing_defaults
 
 import optuna
 import pandas as pd
 import pytest
 from command import COMMAND, layerlr
+from dashboard import dashboard_studies
 
 from layerlr.study import load_study
 
@@ -112,26 +111,13 @@ def test_two_studies_at_once_on_one_postgres_and_the_password_stays_secret(
 
 
 def test_optuna_dashboard_reads_the_same_database(ray_address, postgres_url, tmp_path):
-    from optuna_dashboard import wsgi
-
     from layerlr.study import run_study
 
     cfg = load_study(_write(tmp_path, STUDY.format(name="gamma")))
     run_study(cfg, tmp_path / "res", storage=postgres_url, echo=lambda _: None,
               progress=False)
-    app = wsgi(postgres_url)
-    got = {}
-
-    def start_response(status, headers, exc_info=None):
-        got["status"] = status
-
-    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/api/studies"}
-    setup_testing_defaults(environ)
-    body = b"".join(app(environ, start_response))
-    assert got["status"].startswith("200"), environ["wsgi.errors"].getvalue()
-    payload = json.loads(body)
-    names = {s["study_name"] for s in payload.get("studies", payload.get("study_summaries", []))}
-    assert names, payload
+    names = dashboard_studies(postgres_url)
+    assert names
     assert {"gamma/L2-h16", "gamma/L3-h16"} <= names
 
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-import json
-from wsgiref.util import setup_testing_defaults
-
 import optuna
 import pytest
 from command import layerlr
+from dashboard import dashboard_studies
 
-from layerlr.study.storage import (StorageError, StorageURLError, open_storage, redact,
-                                   resolve, scrub)
+from layerlr.study.storage import (
+    StorageError,
+    StorageURLError,
+    open_storage,
+    redact,
+    resolve,
+    scrub,
+)
 
 
 def test_passwords_are_redacted_whole_even_with_an_unescaped_at_sign():
@@ -85,22 +89,6 @@ def test_reading_commands_do_not_create_a_storage(tmp_path):
     with pytest.raises(StorageError, match="no study storage"):
         open_storage(resolve(tmp_path / "nothing"), create=False)
     assert not (tmp_path / "nothing").exists()
-
-
-def dashboard_studies(storage) -> set[str]:
-    from optuna_dashboard import wsgi
-
-    app, got = wsgi(storage), {}
-
-    def start_response(status, headers, exc_info=None):
-        got["status"] = status
-
-    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/api/studies"}
-    setup_testing_defaults(environ)
-    body = b"".join(app(environ, start_response))
-    assert got["status"].startswith("200"), environ["wsgi.errors"].getvalue()
-    payload = json.loads(body)
-    return {s["study_name"] for s in payload.get("studies", payload.get("study_summaries", []))}
 
 
 def test_optuna_dashboard_reads_the_journal_of_a_results_directory(tmp_path):
