@@ -144,9 +144,6 @@ def write_table(results: str | Path, study: str, cell: str, rows: pa.Table,
     made again. ``done`` is updated with the trials written.
     """
     results = Path(results)
-    if not results.is_dir():
-        raise ResultsError(f"the results directory {results} was deleted or replaced during "
-                           "the run; the trials are safe in the Optuna storage")
     if done:
         keep = pa.compute.invert(pa.compute.is_in(rows.column("trial"),
                                                   pa.array(sorted(done), pa.int64())))
@@ -157,11 +154,15 @@ def write_table(results: str | Path, study: str, cell: str, rows: pa.Table,
     numbers = sorted(set(rows.column("trial").to_pylist()))
     name = f"part-{numbers[0]:06d}-{numbers[-1]:06d}-{uuid.uuid4().hex[:8]}.parquet"
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        for level in (folder.parents[1], folder.parent, folder):  # never the root itself
+            level.mkdir(exist_ok=True)
         tmp = folder / f".{name}.tmp"
         pq.write_table(rows, tmp, write_page_checksum=True)
         os.replace(tmp, folder / name)
     except OSError as err:
+        if not results.is_dir():
+            raise ResultsError(f"the results directory {results} was deleted during the run; "
+                               "the run cannot go on") from None
         raise ResultsError(f"cannot write results to {folder}: {err.strerror or err}; "
                            "fix the directory (space, permissions) and run again: "
                            "the trials are safe in the Optuna storage") from err

@@ -745,6 +745,7 @@ def rebuild_results(results: str | Path, storage: str | None = None,
     """
     results = Path(results)
     store = open_storage(resolve(results, storage), create=False)
+    results.mkdir(parents=True, exist_ok=True)
     by_study: dict[str, list[str]] = {}
     for name in optuna.get_all_study_names(store):
         owner, cell = split_name(name)
