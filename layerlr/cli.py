@@ -27,19 +27,22 @@ def main(argv: list[str] | None = None) -> int:
         code = INTERRUPTED
     except Exception as err:  # one line, no traceback unless asked
         code = _report(err)
-    _leave_if_a_lane_lingers(code)
     return code
 
 
-def _leave_if_a_lane_lingers(code: int) -> None:
-    """Exit now if the run's local lane is still in a batch (a second Ctrl-C): letting
-    the interpreter finalise under a running torch thread would abort the process."""
-    import threading
+def entry() -> None:
+    """The installed command: run ``main`` and leave without finalising the interpreter.
 
-    if any(t.name == "layerlr-local-lane" and t.is_alive() for t in threading.enumerate()):
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+    A run may leave Ray's core-worker threads and torch's pools alive (a Ctrl-C that
+    arrives while Ray starts, a lane still in its batch); Python's finalisation under
+    them can crash or hang the process after everything is recorded. Output is flushed
+    and the journal was fsynced by the run, so the process exits at once; a local Ray
+    shares its fate, a remote cluster drops the driver's actors when it goes.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _interrupt(signum, frame) -> None:
@@ -250,4 +253,4 @@ def _err(line: str) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()
