@@ -98,7 +98,8 @@ def evaluate(setting: Setting, schedules: object, seeds: list[int], *,
              prepared: dict | None = None) -> Evaluation:
     """Run every schedule for every seed and measure the losses after each step.
 
-    ``schedules``: (B, T, K) rates, or (B, K) with ``steps`` for constant rates.
+    ``schedules``: (B, T, K) rates, or (B, K) with ``steps`` for constant rates;
+    ``steps`` given with (B, T, K) rates must equal T (:func:`as_schedules` refuses it).
     ``memory_budget`` (bytes) caps the working memory of one chunk of schedules
     (default 2 GiB on CPU, half the free memory on CUDA). ``draws`` reuses draws made
     earlier by :func:`layerlr.draws.draw` for the same seeds; ``prepared``, a dict the

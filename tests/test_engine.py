@@ -8,7 +8,7 @@ import naive
 import pytest
 import torch
 
-from layerlr import Setting, evaluate
+from layerlr import ScheduleError, Setting, evaluate
 from layerlr.draws import draw, raw_draws
 from layerlr.engine import LOSSES
 
@@ -131,3 +131,9 @@ def test_per_seed_losses_are_each_seeds_own_run():
                 pytest.approx([v[0] for v in alone[f"loss_{name}_seeds"]], rel=1e-12)
             assert alone[f"loss_{name}"] == pytest.approx(
                 [v[0] for v in alone[f"loss_{name}_seeds"]], rel=1e-12)
+
+
+def test_steps_that_contradict_the_schedules_are_refused_not_ignored():
+    setting = Setting(family="matrix", width=4)
+    with pytest.raises(ScheduleError, match="steps=5 but the schedules have 2 steps"):
+        evaluate(setting, [[[1.0, 2.0], [1.0, 2.0]]], [0], steps=5)
