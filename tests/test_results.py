@@ -90,3 +90,14 @@ def test_a_dataset_from_before_per_seed_losses_asks_for_a_rebuild(tmp_path):
     pq.write_table(old.empty_table(), folder / "part-000000-000000-x.parquet")
     with pytest.raises(parquet.ResultsError, match="older layerlr.*layerlr rebuild"):
         parquet.dataset_layers(tmp_path, 2)
+
+
+def test_divergence_flags_mark_the_steps_from_the_diverging_one(tmp_path):
+    gd = trial(0, 0.4)
+    gd.user_attrs["result"]["diverged_at"] = 2
+    alone = trial(1, 0.4)
+    alone.user_attrs["result"]["surrogate_diverged_at"] = 1
+    parquet.write(tmp_path, "s", "c", SETTING, TRAIN, [gd, alone, trial(2, 0.4)], 2, set())
+    frame = pd.read_parquet(tmp_path / "trials").sort_values(["trial", "step"])
+    assert frame.diverged.tolist() == [False, True, False, False, False, False]
+    assert frame.surrogate_diverged.tolist() == [False, False, True, True, False, False]
