@@ -24,6 +24,7 @@ def sweep(budget: float, depth: float, theory_depth: float) -> Line:
     surrogate = theory[:, None] + offsets + 1e-2 * theory_depth * np.sin(offsets) * u[:, None]
     rows = pd.DataFrame({"eta1": u * budget, "eta2": (1 - u) * budget,
                          "loss_population": objective.mean(1),
+                         "loss_population_se": objective.std(1, ddof=1) / np.sqrt(SEEDS),
                          "loss_population_seeds": list(objective),
                          "loss_surrogate": surrogate.mean(1),
                          "loss_surrogate_seeds": list(surrogate), "loss_theory": theory})
