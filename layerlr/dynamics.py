@@ -4,10 +4,10 @@ Every tensor carries two leading axes ``(S, B)``: seeds, then schedules. The sta
 initialisation is the same for every schedule of a seed, so it is built with ``B = 1``
 and broadcasts: the step-1 gradient is computed once per seed, not once per schedule.
 
-The data enter only through ``sigma`` and ``c`` of :class:`layerlr.draws.Draw`, and the
-train loss through its least-squares fit (:func:`train_loss`); nothing here touches the
-n x d matrix X. With ``signal_only`` the residual ``Sigma M - c``
-is replaced by ``-c`` (the surrogate of SPEC section 5).
+The data enter only through ``sigma`` and ``c`` of :class:`layerlr.draws.Draw` (and the
+train loss through the least-squares fit of the labels there, see :func:`train_loss`);
+nothing here touches the n x d matrix X. With ``signal_only`` the residual
+``Sigma M - c`` is replaced by ``-c`` (the surrogate of SPEC section 5).
 """
 
 from __future__ import annotations

@@ -199,7 +199,7 @@ def _mark(diverged_at: Tensor, t: int, population: Tensor, loss: Tensor,
 
 
 def _trajectory(dyn, draws: Draw, prepared: object, rates: Tensor, signal_only: bool,
-                diverged_at: Tensor | None):
+                diverged_at: Tensor):
     """Yield (t, forward map after step t) for t = 1..T of GD or of the surrogate.
 
     Runs that ``diverged_at`` (S, B) marks (the caller fills it in between steps) are
@@ -210,7 +210,7 @@ def _trajectory(dyn, draws: Draw, prepared: object, rates: Tensor, signal_only: 
     yield 1, fwd
     for t in range(2, t_max + 1):
         state = dyn.step(draws, state, fwd, rates[:, t - 1], signal_only)
-        if diverged_at is not None and diverged_at.any():
+        if diverged_at.any():
             state = dyn.zero(state, (diverged_at > 0).to(draws.beta.device))
         fwd = dyn.forward(draws, state, with_residual=not signal_only, reuse=fwd)
         yield t, fwd
