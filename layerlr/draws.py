@@ -1,7 +1,9 @@
 """Random draws of one experiment: initial weights, data, target, test set (SPEC 2, 3, 9).
 
-The training data enter the dynamics only through ``sigma = X^T X / n``, ``c = X^T y / n``
-and ``yy = |y|^2 / n`` (SPEC section 4); they are computed here, once per seed, and the
+The training data enter the dynamics only through ``sigma = X^T X / n`` and
+``c = X^T y / n`` (SPEC section 4), and the train loss also through a least-squares fit F
+of the labels (``fit``, ``fit_residual``, ``fit_loss``, see
+:func:`layerlr.dynamics.train_loss`); they are computed here, once per seed, and the
 n x d matrix X is dropped. The test set is kept as a root ``Z`` with
 ``Z^T Z = x_test^T x_test / m``, so the empirical test loss is ``|Z (M - beta)|^2``.
 
@@ -38,7 +40,9 @@ class Draw:
     beta: Tensor  # (S, d, o) teacher
     sigma: Tensor  # (S, d, d) = X^T X / n
     c: Tensor  # (S, d, o) = X^T y / n
-    yy: Tensor  # (S,) = |y|_F^2 / n
+    fit: Tensor  # (S, d, o) F, a least-squares fit of y on X: beta for noise-free labels
+    fit_residual: Tensor  # (S, d, o) = Sigma F - c, zero up to rounding
+    fit_loss: Tensor  # (S,) = |X F - y|_F^2 / n, the least train loss times 2
     test_root: Tensor  # (S, r, d), r = min(m, d): Z^T Z = x_test^T x_test / m
 
     @property
@@ -130,16 +134,37 @@ def _statistics(raw: dict, device: str | torch.device, dtype: torch.dtype) -> di
 
     x, beta, x_test = to(raw["x"]), to(raw["beta"]), to(raw["x_test"])
     n, m = x.shape[0], x_test.shape[0]
-    y = x @ beta + to(raw["noise"])
+    x_beta = x @ beta
+    y = x_beta + to(raw["noise"])
+    fit, fit_residual, fit_loss = _fit(x, beta, x_beta, y)
     return {
         "weights": [to(w) for w in raw["weights"]],
         "readout": to(raw["readout"]),
         "beta": beta,
         "sigma": x.T @ x / n,
         "c": x.T @ y / n,
-        "yy": (y * y).sum() / n,
+        "fit": fit,
+        "fit_residual": fit_residual,
+        "fit_loss": fit_loss,
         "test_root": _test_root(x_test, m),
     }
+
+
+def _fit(x: Tensor, beta: Tensor, x_beta: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """A least-squares fit F of ``y`` (n, o) on ``x`` (n, d), Sigma F - c and
+    |X F - y|^2 / n, in ``x``'s dtype and device. ``x_beta`` is X beta, from which y was made.
+
+    F is beta when it fits the labels exactly (noise-free labels: then the other two are
+    zero), else beta + X^+ (y - X beta), solved in float64 on the CPU (any rank of X).
+    """
+    n, miss = x.shape[0], x_beta - y  # (n, o)
+    if not miss.any():
+        return beta, torch.zeros_like(beta), x.new_zeros(())
+    x64, y64 = x.double().cpu(), y.double().cpu()
+    fit = beta.double().cpu() + torch.linalg.lstsq(x64, y64 - x_beta.double().cpu()).solution
+    fit = fit.to(beta)  # rounded as the engine will use it; the rest is of this F
+    miss = x64 @ fit.double().cpu() - y64
+    return fit, (x64.T @ miss / n).to(x), ((miss * miss).sum() / n).to(x)
 
 
 def _test_root(x_test: Tensor, m: int) -> Tensor:

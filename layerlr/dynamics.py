@@ -4,9 +4,10 @@ Every tensor carries two leading axes ``(S, B)``: seeds, then schedules. The sta
 initialisation is the same for every schedule of a seed, so it is built with ``B = 1``
 and broadcasts: the step-1 gradient is computed once per seed, not once per schedule.
 
-The data enter only through ``sigma``, ``c`` and ``yy`` of :class:`layerlr.draws.Draw`;
-nothing here touches the n x d matrix X. With ``signal_only`` the residual ``Sigma M - c``
-is replaced by ``-c`` (the surrogate of SPEC section 5).
+The data enter only through ``sigma`` and ``c`` of :class:`layerlr.draws.Draw` (and the
+train loss through the least-squares fit of the labels there, see :func:`train_loss`);
+nothing here touches the n x d matrix X. With ``signal_only`` the residual
+``Sigma M - c`` is replaced by ``-c`` (the surrogate of SPEC section 5).
 """
 
 from __future__ import annotations
@@ -192,24 +193,27 @@ class MatrixDynamics(Dynamics):
     def losses(self, draw: Draw, fwd: Forward) -> dict[str, Tensor]:
         """Train, population and empirical test loss, each (S, B) (SPEC 2).
 
-        population = |M - beta|_F^2; empirical = |Z (M - beta)|_F^2 with
-        Z^T Z = x_test^T x_test / m; train = (1/2)(<M, Sigma M - c> - <M, c> + |y|^2/n).
-        Squares are expanded, |a - b|^2 = |a|^2 - 2<a, b> + |b|^2, so that nothing of
-        size (S, B, h, d) is written.
+        population = |M - beta|_F^2; empirical = |Z M - Z beta|_F^2 with
+        Z^T Z = x_test^T x_test / m; train by :func:`train_loss` from M - F. Each is
+        computed from a difference that vanishes with it, never by expanding
+        |a - b|^2 = |a|^2 - 2<a, b> + |b|^2, which loses every digit of float32 at
+        small losses; the differences are written into one reused (S, B, h, d) buffer.
         """
-        mt, z_beta = fwd.map, (draw.test_root @ draw.beta).mT.contiguous()  # (S, h, r)
-        return {
-            "population": self.population(draw, fwd),
-            "empirical": sq_norm(fwd.test_map) - 2 * dot(fwd.test_map, z_beta)
-            + sq_norm(z_beta)[:, None],
-            "train": 0.5 * (dot(mt, fwd.residual) - dot(mt, draw.c.mT) + draw.yy[:, None]),
-        }
+        out = {"population": self.population(draw, fwd)}
+        gap = self.difference(fwd.map, draw.fit.mT)  # (M - F)^T, (S, B, h, d)
+        out["train"] = train_loss(dot(gap, fwd.residual), dot(gap, draw.fit_residual.mT),
+                                  draw.fit_loss)
+        z_beta = (draw.test_root @ draw.beta).mT  # (S, h, r)
+        out["empirical"] = sq_norm(self.difference(fwd.test_map, z_beta))
+        return out
 
     def population(self, draw: Draw, fwd: Forward) -> Tensor:
         """|M - beta|_F^2, the exact expectation over x ~ N(0, I) (SPEC 2). (S, B)."""
-        beta_t = draw.beta.mT
-        return (sq_norm(fwd.map) - 2 * dot(fwd.map, beta_t)
-                + sq_norm(beta_t)[:, None])
+        return sq_norm(self.difference(fwd.map, draw.beta.mT))
+
+    def difference(self, x: Tensor, y: Tensor) -> Tensor:
+        """x - y for x (S, B, p, q) and a per-seed y (S, p, q), in the buffer "difference"."""
+        return torch.sub(x, y[:, None], out=self.buffer("difference", tuple(x.shape), x))
 
     def zero(self, state: list[Tensor], mask: Tensor) -> list[Tensor]:
         """Reset the (seed, schedule) pairs of ``mask`` (S, B) to zero weights."""
@@ -259,13 +263,17 @@ class ReadoutDynamics(Dynamics):
         return new
 
     def losses(self, draw: Draw, fwd: Forward) -> dict[str, Tensor]:
-        """Train, population and empirical test loss, each (S, B) (SPEC 2)."""
-        u, c = fwd.map, draw.c[:, None, :, 0]
+        """Train, population and empirical test loss, each (S, B) (SPEC 2), each from a
+        difference that vanishes with it (train: :func:`train_loss`)."""
+        u = fwd.map  # (S, B, d)
         err = u - draw.beta[:, None, :, 0]
+        gap = u - draw.fit[:, None, :, 0]  # u - F
         return {
             "population": err.square().sum(-1),
             "empirical": (draw.test_root @ err.mT).square().sum(-2),
-            "train": 0.5 * ((u * fwd.residual).sum(-1) - (u * c).sum(-1) + draw.yy[:, None]),
+            "train": train_loss((gap * fwd.residual).sum(-1),
+                                (gap * draw.fit_residual[:, None, :, 0]).sum(-1),
+                                draw.fit_loss),
         }
 
     def population(self, draw: Draw, fwd: Forward) -> Tensor:
@@ -276,6 +284,20 @@ class ReadoutDynamics(Dynamics):
         """Undo every update of the (seed, schedule) pairs of ``mask`` (S, B)."""
         m = mask[..., None, None]
         return [(torch.where(m, 0.0, u), torch.where(m, 0.0, v)) for u, v in state]
+
+
+def train_loss(gap_residual: Tensor, gap_fit_residual: Tensor, fit_loss: Tensor) -> Tensor:
+    """(1/2n)|X M - y|^2 (SPEC 2) from <M - F, Sigma M - c>, <M - F, Sigma F - c> (S, B)
+    and |X F - y|^2 / n (S,), F a least-squares fit of the labels (``Draw.fit``).
+
+    For any F, |X M - y|^2 / n = <M - F, (Sigma M - c) + (Sigma F - c)> + |X F - y|^2 / n.
+    With F a least-squares fit, Sigma F - c = 0 and the first term is
+    <M - F, Sigma (M - F)> >= 0: every term vanishes as the loss nears its least value, so
+    rounding errors scale with |M - F|, not with |M|^2 and |y|^2 as in the expansion
+    <M, Sigma M> - 2<M, c> + |y|^2 / n. The loss is >= 0; a computed value below 0 (only
+    when M is within rounding of F) is set to 0, the nearer value.
+    """
+    return 0.5 * (gap_residual + gap_fit_residual + fit_loss[:, None]).clamp_min(0.0)
 
 
 def right_mul(x: Tensor, a: Tensor, out: Tensor | None = None) -> Tensor:

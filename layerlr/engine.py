@@ -30,8 +30,14 @@ LOSSES = ("train", "population", "empirical", "surrogate")
 class Evaluation:
     """Losses of B schedules x S seeds after each of T steps, on the CPU in float64.
 
-    ``losses[name]`` is (S, B, T) for name in ``LOSSES``; NaN where the GD run had
-    diverged. ``diverged_at`` (S, B) holds the first diverged step, 0 for none.
+    ``losses[name]`` is (S, B, T) for name in ``LOSSES``. GD and the surrogate are two
+    runs from the same draws, and each diverges at the first step whose population loss
+    exceeds the threshold (1e6) or whose loss (GD: train or population) is not finite.
+    From the step at which GD diverges its three losses are NaN; from the step at which
+    the surrogate diverges, its loss is NaN. ``diverged_at`` and ``surrogate_diverged_at``
+    (S, B) hold those steps, 0 for none. So no loss above the threshold is ever kept,
+    and a surrogate below it is kept when GD diverged: it is still the quantity the
+    theory is the expectation of.
     ``theory`` (B, T) is the expected surrogate loss, NaN where ``theory_kind`` is
     "absent". Without measurement (``evaluate(..., measure=False)``) every loss is NaN.
     """
@@ -40,7 +46,8 @@ class Evaluation:
     seeds: list[int]
     schedules: Tensor  # (B, T, K)
     losses: dict[str, Tensor]
-    diverged_at: Tensor
+    diverged_at: Tensor  # (S, B)
+    surrogate_diverged_at: Tensor  # (S, B)
     theory: Tensor
     theory_kind: np.ndarray
     device: str = field(default="cpu")
@@ -48,11 +55,12 @@ class Evaluation:
     def per_schedule(self) -> list[dict]:
         """Per schedule: each loss's mean and standard error over seeds, per step.
 
-        Keys ``loss_<name>`` and ``loss_<name>_se`` hold T floats (NaN where every seed
-        diverged, se NaN for a single seed), ``loss_<name>_seeds`` T lists of S floats
-        (the seeds in ``seeds`` order, for paired comparisons across schedules);
-        ``loss_theory`` and ``theory`` the closed form; ``diverged_at`` the first step at
-        which any seed diverged, or None.
+        Keys ``loss_<name>`` and ``loss_<name>_se`` hold T floats (NaN from the first
+        step at which a seed's value is NaN, se NaN for a single seed),
+        ``loss_<name>_seeds`` T lists of S floats (the seeds in ``seeds`` order, for
+        paired comparisons across schedules); ``loss_theory`` and ``theory`` the closed
+        form; ``diverged_at`` and ``surrogate_diverged_at`` the first step at which any
+        seed's GD run, or its surrogate run, diverged, or None.
         """
         s = len(self.seeds)
         stats = {}
@@ -62,13 +70,14 @@ class Evaluation:
             stats[f"loss_{name}_se"] = (x.std(0) / s**0.5 if s > 1
                                         else torch.full_like(x[0], float("nan")))
             stats[f"loss_{name}_seeds"] = x.permute(1, 2, 0)  # (B, T, S)
-        first = torch.where(self.diverged_at > 0, self.diverged_at, 1 << 30).min(0).values
+        first = {k: _first_step(getattr(self, k))
+                 for k in ("diverged_at", "surrogate_diverged_at")}
         out = []
         for b in range(self.schedules.shape[0]):
             row = {k: v[b].tolist() for k, v in stats.items()}
             row["loss_theory"] = self.theory[b].tolist()
             row["theory"] = [str(k) for k in self.theory_kind[b]]
-            row["diverged_at"] = None if first[b] == 1 << 30 else int(first[b])
+            row.update({k: v[b] for k, v in first.items()})
             out.append(row)
         return out
 
@@ -87,9 +96,17 @@ class Evaluation:
             frame[f"loss_{name}"] = self.losses[name].permute(1, 0, 2).reshape(-1).numpy()
         frame["loss_theory"] = self.theory.numpy()[bi, ti]
         frame["theory"] = self.theory_kind[bi, ti].astype(str)
-        div = self.diverged_at.numpy()[si, bi]
-        frame["diverged"] = (div > 0) & (div <= ti + 1)
+        for column, at in (("diverged", self.diverged_at),
+                           ("surrogate_diverged", self.surrogate_diverged_at)):
+            div = at.numpy()[si, bi]
+            frame[column] = (div > 0) & (div <= ti + 1)
         return pd.DataFrame(frame)
+
+
+def _first_step(at: Tensor) -> list[int | None]:
+    """Per schedule, the first step at which any seed diverged, or None. ``at``: (S, B)."""
+    first = torch.where(at > 0, at, torch.iinfo(at.dtype).max).min(0).values
+    return [None if v == torch.iinfo(at.dtype).max else int(v) for v in first]
 
 
 def evaluate(setting: Setting, schedules: object, seeds: list[int], *,
@@ -100,7 +117,8 @@ def evaluate(setting: Setting, schedules: object, seeds: list[int], *,
              prepared: dict | None = None, measure: bool = True) -> Evaluation:
     """Run every schedule for every seed and measure the losses after each step.
 
-    ``schedules``: (B, T, K) rates, or (B, K) with ``steps`` for constant rates.
+    ``schedules``: (B, T, K) rates, or (B, K) with ``steps`` for constant rates;
+    ``steps`` given with (B, T, K) rates must equal T (:func:`as_schedules` refuses it).
     ``memory_budget`` (bytes) caps the working memory of one chunk of schedules
     (default 2 GiB on CPU, half the free memory on CUDA). ``draws`` reuses draws made
     earlier by :func:`layerlr.draws.draw` for the same seeds; ``prepared``, a dict the
@@ -130,8 +148,8 @@ def evaluate(setting: Setting, schedules: object, seeds: list[int], *,
     measured = {k: torch.cat([p[0][k] for p in parts], 1) for k in LOSSES}
     theory, kind = closed_form(setting, rates)
     return Evaluation(setting, list(seeds), rates, measured,
-                      torch.cat([p[1] for p in parts], 1), theory, kind,
-                      str(draws.beta.device))
+                      torch.cat([p[1] for p in parts], 1), torch.cat([p[2] for p in parts], 1),
+                      theory, kind, str(draws.beta.device))
 
 
 def _theory_only(setting: Setting, seeds: list[int], rates: Tensor) -> Evaluation:
@@ -139,8 +157,9 @@ def _theory_only(setting: Setting, seeds: list[int], rates: Tensor) -> Evaluatio
     s, (b, t, _) = len(seeds), rates.shape
     nan = torch.full((s, b, t), float("nan"), dtype=torch.float64)
     theory, kind = closed_form(setting, rates)
+    none = torch.zeros(s, b, dtype=torch.long)
     return Evaluation(setting, seeds, rates, {k: nan.clone() for k in LOSSES},
-                      torch.zeros(s, b, dtype=torch.long), theory, kind)
+                      none, none.clone(), theory, kind)
 
 
 def chunk_size(setting: Setting, seeds: int, steps: int, itemsize: int,
@@ -157,8 +176,9 @@ def _schedule_floats(setting: Setting, steps: int) -> int:
     """Floats one schedule of one seed needs in a chunk."""
     h, d, k = setting.width, setting.d, setting.layers
     if setting.family == "matrix":
-        # W1, W2, M, Sigma M, Z M and the step-1 combinations, one run at a time
-        return 8 * (d * h + h * h)
+        # W1, W2, M, Sigma M, Z M and the step-1 combinations, one run at a time, and
+        # the losses' buffer of differences (M - beta, M - F, Z M - Z beta)
+        return 8 * (d * h + h * h) + d * h
     # U, V columns of two runs, the chains and the matvec temporaries
     return 4 * k * steps * (d + h) + 8 * k * h + 8 * d
 
@@ -180,10 +200,12 @@ def footprint(setting: Setting, seeds: int, steps: int, itemsize: int) -> tuple[
 
 
 def _run_chunk(dyn, draws: Draw, prepared: dict, rates: Tensor,
-               divergence: float) -> tuple[dict[str, Tensor], Tensor]:
-    """GD and the surrogate for a (B, T, K) chunk. -> losses (S, B, T), diverged_at (S, B).
+               divergence: float) -> tuple[dict[str, Tensor], Tensor, Tensor]:
+    """GD and the surrogate for a (B, T, K) chunk.
 
-    ``prepared`` maps signal_only (False: GD, True: surrogate) to the shared step-1 work.
+    -> losses (S, B, T), and the steps at which GD and the surrogate diverged (S, B),
+    by the rule of :class:`Evaluation`. ``prepared`` maps signal_only (False: GD, True:
+    surrogate) to the shared step-1 work.
     """
     s, (b, t_max, _) = draws.seeds, rates.shape
     rates = rates.to(draws.beta.device)
@@ -191,22 +213,31 @@ def _run_chunk(dyn, draws: Draw, prepared: dict, rates: Tensor,
     diverged_at = torch.zeros(s, b, dtype=torch.long)
     for t, fwd in _trajectory(dyn, draws, prepared[False], rates, False, diverged_at):
         measured = {k: v.expand(s, b).double().cpu() for k, v in dyn.losses(draws, fwd).items()}
-        bad = ~(torch.isfinite(measured["train"]) & (measured["population"] <= divergence))
-        diverged_at[bad & (diverged_at == 0)] = t
+        _mark(diverged_at, t, measured["population"], measured["train"], divergence)
         for k, v in measured.items():
             out[k][:, :, t - 1] = torch.where(diverged_at > 0, float("nan"), v)
+    surrogate_at = torch.zeros(s, b, dtype=torch.long)
     if True in prepared:
-        for t, fwd in _trajectory(dyn, draws, prepared[True], rates, True, None):
+        for t, fwd in _trajectory(dyn, draws, prepared[True], rates, True, surrogate_at):
             loss = dyn.population(draws, fwd).expand(s, b).double().cpu()
-            out["surrogate"][:, :, t - 1] = torch.where(torch.isfinite(loss), loss, float("nan"))
-    return out, diverged_at
+            _mark(surrogate_at, t, loss, loss, divergence)
+            out["surrogate"][:, :, t - 1] = torch.where(surrogate_at > 0, float("nan"), loss)
+    return out, diverged_at, surrogate_at
+
+
+def _mark(diverged_at: Tensor, t: int, population: Tensor, loss: Tensor,
+          divergence: float) -> None:
+    """Set step ``t`` in ``diverged_at`` (S, B) for the runs not yet marked whose
+    ``population`` (S, B) exceeds ``divergence`` or whose ``loss`` is not finite."""
+    bad = ~(torch.isfinite(loss) & (population <= divergence))
+    diverged_at[bad & (diverged_at == 0)] = t
 
 
 def _trajectory(dyn, draws: Draw, prepared: object, rates: Tensor, signal_only: bool,
-                diverged_at: Tensor | None):
+                diverged_at: Tensor):
     """Yield (t, forward map after step t) for t = 1..T of GD or of the surrogate.
 
-    Runs that ``diverged_at`` marks (it is filled in by the caller between steps) are
+    Runs that ``diverged_at`` (S, B) marks (the caller fills it in between steps) are
     reset before the next step, so that their infinities stay out of the arithmetic.
     """
     t_max = rates.shape[1]
@@ -214,7 +245,7 @@ def _trajectory(dyn, draws: Draw, prepared: object, rates: Tensor, signal_only: 
     yield 1, fwd
     for t in range(2, t_max + 1):
         state = dyn.step(draws, state, fwd, rates[:, t - 1], signal_only)
-        if diverged_at is not None and diverged_at.any():
+        if diverged_at.any():
             state = dyn.zero(state, (diverged_at > 0).to(draws.beta.device))
         fwd = dyn.forward(draws, state, with_residual=not signal_only, reuse=fwd)
         yield t, fwd

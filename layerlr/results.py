@@ -55,7 +55,8 @@ def schema(layers: int) -> pa.Schema:
     fields += [(c, pa.float64()) for c in LOSS_COLUMNS]
     fields += [(c, pa.list_(pa.float64())) for c in SEED_COLUMNS]
     fields += [("loss_theory", pa.float64()), ("theory", pa.string()),
-               ("diverged", pa.bool_()), ("value", pa.float64()), ("node", pa.string()),
+               ("diverged", pa.bool_()), ("surrogate_diverged", pa.bool_()),
+               ("value", pa.float64()), ("node", pa.string()),
                ("node_ip", pa.string()), ("device", pa.string()),
                ("datetime_complete", pa.timestamp("us")), ("error", pa.string())]
     return pa.schema(fields)
@@ -230,9 +231,11 @@ def _rows(trial: Any, setting: Setting, train: dict, layers: int) -> list[dict[s
             "device": result.get("device"), "datetime_complete": trial.datetime_complete,
             "error": attrs.get("error")}
     diverged_at = result.get("diverged_at")
+    surrogate_at = result.get("surrogate_diverged_at")  # absent in older trials
     out = []
     for t, rates in enumerate(schedule):
-        row = dict(base, step=t + 1, diverged=diverged_at is not None and t + 1 >= diverged_at)
+        row = dict(base, step=t + 1, diverged=diverged_at is not None and t + 1 >= diverged_at,
+                   surrogate_diverged=surrogate_at is not None and t + 1 >= surrogate_at)
         row.update({f"eta{l + 1}": (rates[l] if l < len(rates) else None)
                     for l in range(layers)})
         for column in LOSS_COLUMNS + ["loss_theory", "theory"]:

@@ -6,6 +6,7 @@ A batch of schedules is a float64 tensor of shape (B, T, K): schedules, steps, l
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 import torch
@@ -20,11 +21,17 @@ def as_schedules(rates: object, layers: int, steps: int | None = None) -> Tensor
     """Validate ``rates`` into a (B, T, K) float64 tensor.
 
     Accepts (B, T, K), or (B, K) together with ``steps`` for rates that repeat at every
-    step, like the published experiments.
+    step, like the published experiments. ``steps`` with (B, T, K) rates must equal T.
     """
     out = torch.as_tensor(rates, dtype=torch.float64).cpu()
+    if steps is not None and not (isinstance(steps, numbers.Integral) and steps >= 1):
+        raise ScheduleError(f"steps must be a whole number >= 1, got {steps!r}")
     if out.ndim == 2 and steps is not None:
         out = constant(out, steps)
+    if out.ndim == 3 and steps is not None and out.shape[1] != steps:
+        raise ScheduleError(
+            f"steps={steps} but the schedules have {out.shape[1]} steps (shape "
+            f"{tuple(out.shape)}); drop steps=, or pass (schedules, layers) rates to repeat")
     if out.ndim != 3 or out.shape[0] == 0 or out.shape[1] == 0:
         raise ScheduleError(
             f"schedules must have shape (schedules, steps, layers), got {tuple(out.shape)}; "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import naive
+import numpy as np
 import pytest
 import torch
 
@@ -91,7 +92,29 @@ def test_sufficient_statistics_match_the_data():
     x, y = raw["x"], raw["x"] @ raw["beta"] + raw["noise"]
     torch.testing.assert_close(dr.sigma[0], x.T @ x / 9)
     torch.testing.assert_close(dr.c[0], x.T @ y / 9)
-    torch.testing.assert_close(dr.yy[0], (y**2).sum() / 9)
+
+
+@pytest.mark.parametrize("n", [9, 4])  # more samples than inputs (d = 6), and fewer
+def test_fit_is_a_least_squares_fit_of_noisy_labels(n):
+    setting = Setting(family="matrix", width=3, d=6, n=n, data="gaussian", init="gaussian",
+                      target="gaussian", noise=0.5)
+    dr = draw(setting, [4], "native", "cpu", torch.float64)
+    raw = raw_draws(setting, 4, "native", "cpu", torch.float64)
+    x, y = raw["x"], raw["x"] @ raw["beta"] + raw["noise"]
+    best = np.linalg.lstsq(x.numpy(), y.numpy(), rcond=None)  # an independent solver
+    least = ((x.numpy() @ best[0] - y.numpy()) ** 2).sum() / n
+    miss = x @ dr.fit[0] - y
+    assert abs(dr.fit_loss[0].item() - least) <= 1e-10 * max(least, 1.0)
+    torch.testing.assert_close(dr.fit_loss[0], (miss**2).sum() / n)
+    torch.testing.assert_close(dr.fit_residual[0], x.T @ miss / n, rtol=0, atol=1e-12)
+    assert dr.fit_residual.abs().max() <= 1e-12  # the normal equations hold
+
+
+def test_fit_of_noise_free_labels_is_the_teacher_exactly():
+    setting = Setting(family="readout", depth=3, width=5, d=6, n=9, data="gaussian")
+    dr = draw(setting, [4, 5], "native", "cpu", torch.float32)
+    assert torch.equal(dr.fit, dr.beta)
+    assert not dr.fit_residual.any() and not dr.fit_loss.any()
 
 
 def test_native_draws_leave_the_global_rng_alone_and_are_per_seed():

@@ -8,7 +8,7 @@ import naive
 import pytest
 import torch
 
-from layerlr import Setting, closed_form, evaluate
+from layerlr import ScheduleError, Setting, closed_form, constant, evaluate
 from layerlr.draws import draw, raw_draws
 from layerlr.engine import LOSSES
 
@@ -81,6 +81,36 @@ def test_divergence_is_marked_and_leaves_neighbours_alone():
     assert not frame.loc[frame.schedule != 1, "diverged"].any()
 
 
+def test_gd_and_surrogate_divergence_are_each_marked_and_nulled_on_their_own():
+    """Matrix h = 8, 10 steps. At rates 16 GD converges but the surrogate (which never
+    stops adding the signal) passes 1e6; at 64 GD passes 1e6 a step before the surrogate
+    does. Each run's divergence is read off its naive autograd run."""
+    setting, seeds = Setting(family="matrix", width=8), [0, 1]
+    rates = constant(torch.tensor([[16.0, 16.0], [64.0, 64.0]]), 10)
+    ev = evaluate(setting, rates, seeds)
+    for si, seed in enumerate(seeds):
+        raw = raw_draws(setting, seed, "native", "cpu", torch.float64)
+        for b in range(2):
+            runs = {"population": naive.run(setting, raw, rates[b]),
+                    "surrogate": naive.run(setting, raw, rates[b], signal_only=True)}
+            for name, at in (("population", ev.diverged_at), ("surrogate",
+                                                               ev.surrogate_diverged_at)):
+                want = [step["population"] for step in runs[name]]
+                first = next((t + 1 for t, v in enumerate(want) if not v <= 1e6), 0)
+                assert at[si, b] == first, (name, seed, b)
+                got = ev.losses[name][si, b]
+                kept = first - 1 if first else 10
+                assert torch.isnan(got[kept:]).all(), (name, seed, b)
+                assert all(rel(got[t].item(), want[t]) <= 1e-10 for t in range(kept))
+        assert ev.diverged_at[si, 0] == 0 and ev.surrogate_diverged_at[si, 0] > 0
+        assert 0 < ev.diverged_at[si, 1] < ev.surrogate_diverged_at[si, 1]
+    rows = ev.per_schedule()
+    assert rows[0]["diverged_at"] is None and rows[0]["surrogate_diverged_at"] is not None
+    frame = ev.to_frame()
+    assert frame.loc[frame.schedule == 0, "surrogate_diverged"].any()
+    assert not frame.loc[frame.schedule == 0, "diverged"].any()
+
+
 def test_memory_budget_splits_into_chunks_with_equal_results():
     setting = Setting(family="readout", depth=4, width=12)
     rates = 0.5 + torch.rand(7, 2, 3, dtype=torch.float64)
@@ -151,3 +181,7 @@ def test_without_measurement_only_the_theory_and_nothing_drawn(monkeypatch):
                for k in LOSSES)
     row = ev.per_schedule()[0]
     assert row["loss_theory"] == theory[0].tolist() and row["diverged_at"] is None
+def test_steps_that_contradict_the_schedules_are_refused_not_ignored():
+    setting = Setting(family="matrix", width=4)
+    with pytest.raises(ScheduleError, match="steps=5 but the schedules have 2 steps"):
+        evaluate(setting, [[[1.0, 2.0], [1.0, 2.0]]], [0], steps=5)

@@ -105,3 +105,21 @@ def test_a_result_stored_as_a_dict_by_an_older_layerlr_reads_the_same(tmp_path):
     parquet.write(tmp_path / "b", "s", "c", SETTING, TRAIN, [old], 2, set())
     pd.testing.assert_frame_equal(parquet.read_results(tmp_path / "a"),
                                   parquet.read_results(tmp_path / "b"))
+
+
+def diverging(number: int, **at):
+    """A trial whose result marks the steps at which its runs diverged."""
+    import json
+
+    t = trial(number, 0.4)
+    t.user_attrs["result"] = json.dumps(dict(json.loads(t.user_attrs["result"]), **at))
+    return t
+
+
+def test_divergence_flags_mark_the_steps_from_the_diverging_one(tmp_path):
+    gd = diverging(0, diverged_at=2)
+    alone = diverging(1, surrogate_diverged_at=1)
+    parquet.write(tmp_path, "s", "c", SETTING, TRAIN, [gd, alone, trial(2, 0.4)], 2, set())
+    frame = pd.read_parquet(tmp_path / "trials").sort_values(["trial", "step"])
+    assert frame.diverged.tolist() == [False, True, False, False, False, False]
+    assert frame.surrogate_diverged.tolist() == [False, False, True, True, False, False]

@@ -43,3 +43,19 @@ def test_bad_rates_are_refused(rates, message):
 def test_constant_rates_with_steps():
     out = as_schedules([[1.0, 2.0]], layers=2, steps=3)
     assert out.shape == (1, 3, 2) and (out[0, 2] == torch.tensor([1.0, 2.0])).all()
+
+
+@pytest.mark.parametrize("steps,message", [
+    (5, r"steps=5 but the schedules have 2 steps \(shape \(1, 2, 2\)\)"),
+    (1, r"steps=1 but the schedules have 2 steps"),
+    (0, "steps must be a whole number >= 1, got 0"),
+    (2.5, "steps must be a whole number >= 1, got 2.5"),
+])
+def test_steps_that_contradict_the_schedules_are_refused(steps, message):
+    with pytest.raises(ScheduleError, match=message):
+        as_schedules([[[1.0, 2.0], [3.0, 4.0]]], layers=2, steps=steps)
+
+
+def test_steps_equal_to_the_schedules_own_are_accepted():
+    rates = [[[1.0, 2.0], [3.0, 4.0]]]
+    assert torch.equal(as_schedules(rates, layers=2, steps=2), as_schedules(rates, layers=2))

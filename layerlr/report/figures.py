@@ -10,39 +10,79 @@ matplotlib.use("Agg")  # before pyplot: files only, also on machines without a d
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.colors import Normalize  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from layerlr.report.best import Best, Scaling  # noqa: E402
 from layerlr.report.curvature import Line  # noqa: E402
+from layerlr.report.data import seed_values  # noqa: E402
 from layerlr.report.gaps import PARTS, Gaps  # noqa: E402
 
 DPI = 110
 
 
-def landscape(lines: list[Line], step: int, objective: str, title: str, path: Path) -> None:
-    """Loss after ``step`` against eta1, one curve per budget coloured by B (the paper's
-    figures): measured mean +- SE over seeds, closed form dashed, equal split marked."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    budgets = [line.budget for line in lines]
-    norm = Normalize(min(budgets), max(budgets) + 1e-12)
-    cmap = plt.get_cmap("viridis")
-    loss = f"loss_{objective}"
-    for line in lines:
-        color, r = cmap(norm(line.budget)), line.rows
-        ax.errorbar(line.x, r[loss], yerr=r.get(f"{loss}_se"), color=color, marker=".",
-                    markersize=4, linewidth=1, capsize=2)
-        if r["loss_theory"].notna().all():
-            ax.plot(line.x, r["loss_theory"], color=color, linestyle="--", linewidth=0.8)
-        mid = line.stencil()[1]
-        ax.plot(line.x[mid], r[loss].iloc[mid], marker="*", color="black", markersize=9,
-                zorder=5)
-    ax.set(xlabel="eta1 (rate of layer 1 at the swept steps)",
-           ylabel=f"{objective} loss after step {step}", title=title)
-    ax.plot([], [], "k*", label="equal split")
-    ax.plot([], [], "k--", linewidth=0.8, label="exact theory (SPEC 6, 11, 12)")
-    ax.legend(loc="best", fontsize=8)
-    fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="budget B")
+def landscape(lines: list[Line], step: int, objective: str, title: str, path: Path) -> Figure:
+    """The loss after ``step`` along each budget (the paper's figures), one panel per budget
+    so that each budget's shape shows at its own scale: x = u = eta1 / B, y = a loss minus
+    its value at the equal split (the point nearest u = 1/K), mean +- SE over seeds of
+    each seed's own difference. Left axis: the objective (GD); right axis, which has its
+    own scale: the realized surrogate that the verdicts test and the closed form (dashed)
+    that is its expectation.
+
+    Returns the (closed) figure, whose artists hold what was drawn.
+    """
+    cols = min(len(lines), 4)
+    rows = -(-len(lines) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols + 0.6, 2.6 * rows + 1.2),
+                             squeeze=False, layout="constrained")
+    twins = [_budget_panel(ax, line, objective) for ax, line in zip(axes.flat, lines)]
+    for ax in axes.flat[len(lines):]:
+        ax.set_visible(False)
+    handles = [h for a in (axes[0][0], twins[0]) for h in a.get_legend_handles_labels()[0]]
+    fig.legend(handles=handles, loc="outside lower center", fontsize=7, ncol=4)
+    fig.supylabel(f"loss after step {step} − loss at the equal split", fontsize=10)
+    fig.suptitle(title)
     _save(fig, path)
+    return fig
+
+
+def _budget_panel(ax, line: Line, objective: str):
+    """One budget: the objective on ``ax``, the surrogate and the closed form on a twin
+    axis, which is returned."""
+    u, mid = line.u, int(line.stencil()[1])
+    exact = objective == "theory"  # a study of the theory alone: one exact value per point
+    values = (line.rows[["loss_theory"]].to_numpy(float) if exact
+              else seed_values(line.rows, f"loss_{objective}"))
+    _differences(ax, u, values, mid, "C0",
+                 "exact theory, left axis" if exact else f"{objective} (GD), left axis")
+    ax.plot(u[mid], 0.0, marker="*", color="black", markersize=9, zorder=5, linestyle="",
+            label=f"equal split (u = 1/{line.layers})")
+    ax.axhline(0.0, color="grey", linewidth=0.5)
+    ax.set_title(f"B = {line.budget:g}", fontsize=9)
+    ax.set_xlabel("u = eta1 / B at the swept steps", fontsize=8)
+    surrogate = seed_values(line.rows, "loss_surrogate")
+    theory = line.rows["loss_theory"].to_numpy(float)
+    right = ax.twinx()
+    if np.isfinite(surrogate).any():
+        _differences(right, u, surrogate, mid, "C1", "realized surrogate, right axis")
+    if np.isfinite(theory).all() and not exact:
+        right.plot(u, theory - theory[mid], color="C1", linestyle="--", linewidth=1,
+                   label="exact theory (SPEC 6, 11, 12), right axis")
+    for a, colour in ((ax, "C0"), (right, "C1")):
+        a.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+        a.tick_params(labelsize=7)
+        a.tick_params(axis="y", colors=colour)
+        a.yaxis.get_offset_text().set(fontsize=7, color=colour)
+    return right
+
+
+def _differences(ax, u: np.ndarray, per_seed: np.ndarray, mid: int, colour: str,
+                 label: str) -> None:
+    """Mean +- SE over seeds of each seed's loss minus its loss at point ``mid``.
+    ``per_seed``: (points, seeds)."""
+    diff = per_seed - per_seed[mid]
+    se = diff.std(1, ddof=1) / np.sqrt(diff.shape[1]) if diff.shape[1] > 1 else None
+    ax.errorbar(u, diff.mean(1), yerr=se, color=colour, marker=".", markersize=4,
+                linewidth=1, capsize=2, label=label)
 
 
 def gap_bars(cells: list[tuple[str, Gaps]], step: int, title: str, path: Path) -> None:
@@ -104,6 +144,7 @@ def scaling(rows: list[Scaling], title: str, path: Path) -> None:
 
 
 def _save(fig, path: Path) -> None:
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:  # a figure laid out as it was made keeps that
+        fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)

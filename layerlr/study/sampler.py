@@ -162,11 +162,14 @@ class CellSampler:
         for trial, result, schedule in zip(trials, outcome.results, batch.schedules):
             result.update(schedule=schedule, **{k: outcome.worker.get(k)
                                                 for k in ("node", "node_ip", "device")})
-            value = result[f"loss_{self.cfg.search.objective}"][step - 1]
-            at = result["diverged_at"]
-            gd_diverged = at is not None and at <= step and self.cfg.search.objective != "theory"
-            # NaN: the loss diverged; inf: the theory overflowed; GD's fate is not the theory's
-            if gd_diverged or not math.isfinite(value):
+            objective = self.cfg.search.objective
+            value = result[f"loss_{objective}"][step - 1]
+            # the run the objective measures: the surrogate's own, else GD's (the theory's
+            # value is not a run's: NaN means neither, inf an overflowed theory)
+            at = result.get("surrogate_diverged_at" if objective == "surrogate"
+                            else "diverged_at")
+            run_diverged = at is not None and at <= step and objective != "theory"
+            if run_diverged or not math.isfinite(value):
                 value = DIVERGED_VALUE
                 told.diverged.append(f"{trial.number} (step {at})")
             trial.set_user_attr("result", json.dumps(result, allow_nan=True))
