@@ -1,7 +1,7 @@
 """Evaluate a batch of schedules over a set of seeds as one tensor program.
 
 :func:`evaluate` is the engine's public entry point: B schedules x S seeds, T steps of
-exact GD (SPEC 4) and of the signal-only surrogate (SPEC 5) from the same draws, the
+exact GD (SPEC 4) and of the signal-only surrogate (SPEC 5, 10) from the same draws, the
 four measured losses after every step, and the closed form (SPEC 6) beside them.
 """
 
@@ -15,7 +15,9 @@ import torch
 from torch import Tensor
 
 from layerlr.draws import Draw, draw
-from layerlr.dynamics import MatrixDynamics, ReadoutDynamics
+from layerlr.dynamics import Dynamics, MatrixDynamics, ReadoutDynamics
+from layerlr.mlp import MlpDynamics
+from layerlr.mlp import memory as mlp_memory
 from layerlr.schedules import as_schedules
 from layerlr.setting import Setting
 from layerlr.theory import closed_form
@@ -111,9 +113,9 @@ def evaluate(setting: Setting, schedules: object, seeds: list[int], *,
     rates = as_schedules(schedules, setting.layers, steps)
     if draws is None:
         draws = draw(setting, list(seeds), protocol, device, dtype)
-    dyn = MatrixDynamics() if setting.family == "matrix" else ReadoutDynamics()
-    chunk = chunk_size(setting, len(seeds), rates.shape[1], draws.beta.element_size(),
-                       memory_budget, draws.beta.device)
+    dyn = dynamics(setting)
+    chunk = chunk_size(setting, len(seeds), rates.shape[1], draws.weights[0].element_size(),
+                       memory_budget, draws.weights[0].device)
     cache, steps, shared = {} if prepared is None else prepared, rates.shape[1], {}
     for flag in (False, True) if surrogate else (False,):  # signal_only: GD, surrogate
         if (flag, steps) not in cache:
@@ -125,7 +127,14 @@ def evaluate(setting: Setting, schedules: object, seeds: list[int], *,
     theory, kind = closed_form(setting, rates)
     return Evaluation(setting, list(seeds), rates, measured,
                       torch.cat([p[1] for p in parts], 1), theory, kind,
-                      str(draws.beta.device))
+                      str(draws.weights[0].device))
+
+
+def dynamics(setting: Setting) -> Dynamics:
+    """The GD and surrogate dynamics of the setting's family (SPEC 4, 5, 10)."""
+    if setting.family == "mlp":
+        return MlpDynamics()
+    return MatrixDynamics() if setting.family == "matrix" else ReadoutDynamics()
 
 
 def chunk_size(setting: Setting, seeds: int, steps: int, itemsize: int,
@@ -136,6 +145,8 @@ def chunk_size(setting: Setting, seeds: int, steps: int, itemsize: int,
         if device.type == "cuda":
             budget = torch.cuda.mem_get_info(device)[0] // 2
     h, d, k = setting.width, setting.d, setting.layers
+    if setting.family == "mlp":
+        return max(1, int(budget // mlp_memory(setting, seeds, steps, itemsize)[1]))
     if setting.family == "matrix":
         # W1, W2, M, Sigma M, Z M and the step-1 combinations, one run at a time
         floats = 8 * (d * h + h * h)
@@ -152,7 +163,7 @@ def _run_chunk(dyn, draws: Draw, prepared: dict, rates: Tensor,
     ``prepared`` maps signal_only (False: GD, True: surrogate) to the shared step-1 work.
     """
     s, (b, t_max, _) = draws.seeds, rates.shape
-    rates = rates.to(draws.beta.device)
+    rates = rates.to(draws.weights[0].device)
     out = {k: torch.full((s, b, t_max), float("nan"), dtype=torch.float64) for k in LOSSES}
     diverged_at = torch.zeros(s, b, dtype=torch.long)
     for t, fwd in _trajectory(dyn, draws, prepared[False], rates, False, diverged_at):
@@ -181,6 +192,6 @@ def _trajectory(dyn, draws: Draw, prepared: object, rates: Tensor, signal_only: 
     for t in range(2, t_max + 1):
         state = dyn.step(draws, state, fwd, rates[:, t - 1], signal_only)
         if diverged_at is not None and diverged_at.any():
-            state = dyn.zero(state, (diverged_at > 0).to(draws.beta.device))
+            state = dyn.zero(state, (diverged_at > 0).to(draws.weights[0].device))
         fwd = dyn.forward(draws, state, with_residual=not signal_only, reuse=fwd)
         yield t, fwd

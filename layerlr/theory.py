@@ -56,6 +56,8 @@ def setting_kind(setting: Setting) -> str:
     d != h is absent: |beta|^2 = h/d moves the formulas at leading order.
     """
     s = setting
+    if s.family == "mlp":  # no closed form beyond linear networks (SPEC 10)
+        return ABSENT
     if (s.family == "readout" and s.depth != 3) or s.init != "orthogonal" \
             or s.data != "whitened" or s.noise > 0 or s.d != s.width:
         return ABSENT

@@ -1,0 +1,332 @@
+"""The mlp family: the readout network with an activation after each trained layer (SPEC 10).
+
+f(x) = h^{-1/2} z_Kᵀ a with z_0 = x, z_l = sigma(z_{l-1}ᵀ W_l), l = 1 ... K = L - 1, a fixed.
+With sigma = identity it is the readout family. No Sigma/c shortcut exists: every step
+takes the forward pass on the n training rows and back-propagates through it, O(n h^2)
+per layer, for every (seed, schedule) pair at once.
+
+Tensors carry the leading axes ``(S, B)`` (seeds, schedules) as in
+:mod:`layerlr.dynamics`; a state shared by every schedule of a seed (the initial one) has
+B = 1 and broadcasts, so the step-1 gradient is computed once per seed.
+
+Losses (SPEC 10): train (1/2n)|f(X) - y|^2; empirical, the mean of (f(x) - label)^2 over
+the m test inputs; population, over x ~ N(0, I_d) the exact |u - beta|^2 when the network
+is linear and its target has a linear map (u = W1...W_K a / sqrt(h)), else the mean over
+:data:`POPULATION` further inputs drawn per seed; for a real data set both test losses
+are the loss on the held-out rows. The surrogate is GD on the linear loss
+-(1/n) sum_i y_i f(x_i) (SPEC 10; for sigma = identity, SPEC 5's).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from layerlr import datasets
+from layerlr.draws import Sampler, linear_draws
+from layerlr.dynamics import Dynamics
+from layerlr.setting import Setting
+
+POPULATION = 4096  # inputs of the population estimate, drawn per seed after all else
+
+
+def relu(p: Tensor, slope: bool) -> tuple[Tensor, Tensor | None]:
+    return p.clamp_min(0), (p > 0) if slope else None
+
+
+def tanh(p: Tensor, slope: bool) -> tuple[Tensor, Tensor | None]:
+    z = torch.tanh(p)
+    return z, (1 - z * z) if slope else None
+
+
+def gelu(p: Tensor, slope: bool) -> tuple[Tensor, Tensor | None]:
+    """The exact (erf) GELU, x Phi(x); its slope Phi(x) + x phi(x)."""
+    cdf = 0.5 * (1 + torch.erf(p / math.sqrt(2)))
+    if not slope:
+        return p * cdf, None
+    return p * cdf, cdf + p * torch.exp(-0.5 * p * p) / math.sqrt(2 * math.pi)
+
+
+def linear(p: Tensor, slope: bool) -> tuple[Tensor, Tensor | None]:
+    return p, None  # slope 1: nothing to multiply by
+
+
+ACTIVATIONS: dict[str, Callable[[Tensor, bool], tuple[Tensor, Tensor | None]]] = {
+    "relu": relu, "tanh": tanh, "gelu": gelu, "linear": linear}
+
+
+@dataclass
+class MlpDraw:
+    """The draws and data of S seeds, stacked along a leading seed axis.
+
+    Labels are noise-free on the test and population inputs, noisy (rho) on the training
+    rows; real data sets bring their own (standardised) labels.
+    """
+
+    weights: list[Tensor]  # W_l at init: (S, d, h), then (S, h, h)
+    readout: Tensor  # a: (S, h)
+    x: Tensor  # (S, n, d) training inputs
+    y: Tensor  # (S, n) training labels
+    x_test: Tensor  # (S, m, d) test inputs (real data: the held-out rows)
+    y_test: Tensor  # (S, m)
+    x_pop: Tensor | None  # (S, P, d) population inputs; None where the loss is exact
+    y_pop: Tensor | None  # (S, P)
+    beta: Tensor | None  # (S, d) the target's linear map, where it has one
+    activation: str
+    real: bool  # a real data set: the population loss is the held-out loss
+
+    @property
+    def seeds(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def exact_population(self) -> bool:
+        return not self.real and self.activation == "linear" and self.beta is not None
+
+
+def raw_mlp(setting: Setting, seed: int, protocol: str, device: str | torch.device,
+            dtype: torch.dtype) -> dict[str, object]:
+    """The raw draws of one seed, in order (SPEC 9, 10); no labels computed yet.
+
+    Synthetic data: the readout family's draws of this depth (x_test, W's, X, xi, a,
+    beta), then a teacher's W's and a, then the population inputs. Real data: the
+    row order of the split, W's, xi, a.
+    """
+    s, rng = setting, Sampler(seed, protocol, device, dtype)
+    if s.real:
+        order = rng.permutation(datasets.DATASETS[s.data].rows).cpu()
+        weights = rng.weights(s)
+        noise = rng.normal(math.sqrt(s.noise), s.n, 1)
+        readout = rng.normal(1 / math.sqrt(s.width), s.width, 1)[:, 0]
+        part = datasets.split(s.data, order, s.test_size)
+        return {"weights": weights, "readout": readout, "noise": noise, "x": part.x,
+                "labels": part.y, "x_test": part.x_test, "test_labels": part.y_test}
+    raw = linear_draws(s, rng)
+    if s.target == "teacher":
+        raw["teacher"] = rng.weights(s)
+        raw["teacher_readout"] = rng.normal(1 / math.sqrt(s.width), s.width, 1)[:, 0]
+    if s.target == "teacher" or s.activation != "linear":
+        raw["x_pop"] = rng.randn(POPULATION, s.d)
+    return raw
+
+
+def output(x: Tensor, weights: list[Tensor], readout: Tensor, activation: str) -> Tensor:
+    """f(x) of one network (no batch axes): x (N, d) -> (N,)."""
+    z = x
+    for w in weights:
+        z = ACTIVATIONS[activation](z @ w, False)[0]
+    return z @ readout / math.sqrt(readout.shape[0])
+
+
+def linear_map(weights: list[Tensor], readout: Tensor) -> Tensor:
+    """u = W1 ... W_K a / sqrt(h), any leading axes: (..., d)."""
+    v = readout[..., None]
+    for w in weights[::-1]:
+        v = w @ v
+    return v[..., 0] / math.sqrt(readout.shape[-1])
+
+
+def labelled(setting: Setting, raw: dict, device: str | torch.device,
+             dtype: torch.dtype) -> dict[str, Tensor | None]:
+    """One seed's tensors in ``dtype`` on ``device``, with the labels of SPEC 10.
+
+    A teacher network's outputs are divided by their root mean square over the
+    population inputs, so that its labels have mean square 1, like |beta|^2 ~ 1.
+    """
+    def to(t: Tensor | None) -> Tensor | None:
+        return None if t is None else t.to(device=device, dtype=dtype)
+
+    out = {"weights": [to(w) for w in raw["weights"]], "readout": to(raw["readout"]),
+           "x": to(raw["x"]), "x_test": to(raw["x_test"]), "x_pop": to(raw.get("x_pop")),
+           "beta": None}
+    noise = to(raw["noise"])[:, 0]
+    if setting.real:
+        out.update(y=to(raw["labels"]) + noise, y_test=to(raw["test_labels"]), y_pop=None)
+        return out
+    if setting.target == "teacher":
+        teacher = [to(w) for w in raw["teacher"]]
+        a = to(raw["teacher_readout"])
+
+        def target(x: Tensor) -> Tensor:
+            return output(x, teacher, a, setting.activation)
+
+        scale = target(out["x_pop"]).square().mean().rsqrt()
+        if setting.activation == "linear":
+            out["beta"] = scale * linear_map(teacher, a)
+    else:
+        out["beta"] = to(raw["beta"])[:, 0]
+        scale = 1.0
+
+        def target(x: Tensor) -> Tensor:
+            return x @ out["beta"]
+
+    labels = {k: None if out[f"x{k}"] is None else scale * target(out[f"x{k}"])
+              for k in ("", "_test", "_pop")}
+    out.update(y=labels[""] + noise, y_test=labels["_test"], y_pop=labels["_pop"])
+    return out
+
+
+def draw_mlp(setting: Setting, seeds: list[int], protocol: str = "native",
+             device: str | torch.device = "cpu", dtype: torch.dtype = torch.float64
+             ) -> MlpDraw:
+    """Draw every seed of ``seeds`` and stack them (see :class:`MlpDraw` for shapes)."""
+    per_seed = [labelled(setting, raw_mlp(setting, seed, protocol, device, dtype), device,
+                         dtype) for seed in seeds]
+
+    def stack(key: str) -> Tensor | None:
+        return None if per_seed[0][key] is None else torch.stack([p[key] for p in per_seed])
+
+    weights = [torch.stack([p["weights"][i] for p in per_seed])
+               for i in range(setting.layers)]
+    return MlpDraw(weights, stack("readout"), stack("x"), stack("y"), stack("x_test"),
+                   stack("y_test"), stack("x_pop"), stack("y_pop"), stack("beta"),
+                   setting.activation, setting.real)
+
+
+@dataclass
+class MlpForward:
+    """A forward pass of every (seed, schedule) on the training rows, and its losses.
+
+    ``inputs[l]`` is z_l, the input of layer l + 1 (z_0 = X, (S, n, d)); ``slopes[l]``
+    sigma'(p_{l+1}) (S, B, n, h), None for the identity; ``out`` f(X) (S, B, n);
+    ``test`` f(x_test) (S, B, m) (None for the surrogate unless the data are real);
+    ``population`` (S, B).
+    """
+
+    inputs: list[Tensor]
+    slopes: list[Tensor | None]
+    out: Tensor
+    population: Tensor
+    test: Tensor | None = None
+    extra: dict = field(default_factory=dict)
+
+
+class MlpDynamics(Dynamics):
+    """GD and the signal-only surrogate of the mlp family, batched over (S, B) (SPEC 10).
+
+    The state is the list of weights W_l, (S, B, d_l, h) (B = 1 at initialisation).
+    """
+
+    def init(self, draw: MlpDraw) -> list[Tensor]:
+        return [w[:, None] for w in draw.weights]
+
+    def forward(self, draw: MlpDraw, state: list[Tensor], with_residual: bool,
+                reuse: object = None) -> MlpForward:
+        """The forward pass on X (kept for the gradient) and the losses' test passes.
+
+        ``with_residual`` (GD) also runs the test inputs; the surrogate needs only the
+        population loss.
+        """
+        z_last, inputs, slopes = layers(draw.x, state, draw.activation, keep=True)
+        fwd = MlpForward(inputs, slopes, readout_of(z_last, draw.readout), None)
+        if with_residual or draw.real:
+            fwd.test = network(draw.x_test, state, draw)
+        if draw.real:
+            fwd.population = (fwd.test - draw.y_test[:, None]).square().mean(-1)
+        elif draw.exact_population:
+            u = linear_map(state, draw.readout[:, None])  # (S, B, d)
+            fwd.population = (u - draw.beta[:, None]).square().sum(-1)
+        else:
+            fwd.population = (network(draw.x_pop, state, draw)
+                              - draw.y_pop[:, None]).square().mean(-1)
+        return fwd
+
+    def step(self, draw: MlpDraw, state: list[Tensor], fwd: MlpForward, rates: Tensor,
+             signal_only: bool) -> list[Tensor]:
+        """W_l <- W_l - eta_l dL/dW_l for every layer at once (simultaneous, SPEC 4).
+
+        L is the train loss (1/2n)|f(X) - y|^2, or for the surrogate the linear loss
+        -(1/n) sum_i y_i f(x_i). ``rates``: (B, K).
+        """
+        n = draw.x.shape[1]
+        y = draw.y[:, None]  # (S, 1, n)
+        dl_df = -y / n if signal_only else (fwd.out - y) / n  # (S, B or 1, n)
+        grads = gradients(draw, state, fwd, dl_df)
+        eta = rates.to(draw.x.dtype).T[:, None, :, None, None]  # (K, 1, B, 1, 1)
+        return [w - eta[l] * g for l, (w, g) in enumerate(zip(state, grads))]
+
+    def losses(self, draw: MlpDraw, fwd: MlpForward) -> dict[str, Tensor]:
+        """Train, population and empirical test loss, each (S, B) (SPEC 10)."""
+        return {"train": 0.5 * (fwd.out - draw.y[:, None]).square().mean(-1),
+                "population": fwd.population,
+                "empirical": (fwd.test - draw.y_test[:, None]).square().mean(-1)}
+
+    def population(self, draw: MlpDraw, fwd: MlpForward) -> Tensor:
+        return fwd.population
+
+    def zero(self, state: list[Tensor], mask: Tensor) -> list[Tensor]:
+        """Reset the (seed, schedule) pairs of ``mask`` (S, B) to zero weights."""
+        return [torch.where(mask[..., None, None], 0.0, w) for w in state]
+
+
+def layers(x: Tensor, weights: list[Tensor], activation: str, keep: bool
+           ) -> tuple[Tensor, list[Tensor], list[Tensor | None]]:
+    """z_K of inputs ``x`` (S, N, d) through ``weights`` (S, B, d_l, h). -> (S, B, N, h).
+
+    With ``keep``, also every layer's input z_{l-1} and slope sigma'(p_l) (for the
+    gradient); otherwise each layer's tensors are dropped once used.
+    """
+    act = ACTIVATIONS[activation]
+    z, inputs, slopes = x, [], []
+    for l, w in enumerate(weights):
+        pre = torch.einsum("snd,sbdh->sbnh", z, w) if l == 0 else z @ w  # (S, B, N, h)
+        if keep:
+            inputs.append(z)
+        z, slope = act(pre, keep)
+        slopes.append(slope)
+    return z, inputs, slopes
+
+
+def readout_of(z: Tensor, readout: Tensor) -> Tensor:
+    """h^{-1/2} z a for z (S, B, N, h) and a (S, h). -> (S, B, N)."""
+    return (z @ readout[:, None, :, None])[..., 0] / math.sqrt(readout.shape[-1])
+
+
+def network(x: Tensor, weights: list[Tensor], draw: MlpDraw) -> Tensor:
+    """f(x) of every (seed, schedule): x (S, N, d) -> (S, B, N)."""
+    return readout_of(layers(x, weights, draw.activation, keep=False)[0], draw.readout)
+
+
+def gradients(draw: MlpDraw, weights: list[Tensor], fwd: MlpForward, dl_df: Tensor
+              ) -> list[Tensor]:
+    """dL/dW_l for every layer by back-propagation through ``fwd``, given dL/df (S, B, n).
+
+    dL/dz_K = dL/df a / sqrt(h); delta_l = dL/dz_l * sigma'(p_l); dL/dW_l = z_{l-1}ᵀ
+    delta_l; dL/dz_{l-1} = delta_l W_lᵀ. Each (S, B, d_l, h).
+    """
+    h = draw.readout.shape[-1]
+    g = dl_df[..., None] * draw.readout[:, None, None, :] / math.sqrt(h)  # (S, B, n, h)
+    out: list[Tensor] = [None] * len(weights)
+    for l in range(len(weights) - 1, -1, -1):
+        slope = fwd.slopes[l]
+        delta = g if slope is None else g * slope
+        if l == 0:
+            out[0] = torch.einsum("snd,sbnh->sbdh", fwd.inputs[0], delta)
+        else:
+            out[l] = fwd.inputs[l].mT @ delta
+            g = delta @ weights[l].mT
+    return out
+
+
+def memory(setting: Setting, seeds: int, steps: int, itemsize: int) -> tuple[int, int]:
+    """Bytes of (the per-seed draws and shared step-1 work, one schedule in a chunk).
+
+    Both for all ``seeds`` seeds. Per (seed, schedule): the weights three times (the
+    state, the next state, the gradients), two forward passes on the n training rows
+    (layer inputs and slopes, the old and the new), back-propagation temporaries, and
+    the test and population passes layer by layer. ``steps`` does not matter: the state
+    has the same size at every step.
+    """
+    s = setting
+    h, d, n, m, k = s.width, s.d, s.n, s.test_size, s.layers
+    weights = d * h + (k - 1) * h * h
+    pop = 0 if s.real or (s.activation == "linear" and s.target != "teacher") else POPULATION
+    per_schedule = 3 * weights + 2 * (2 * k * n * h) + 2 * n * h + 2 * m * h + 2 * pop * h
+    teacher = weights + h if s.target == "teacher" else 0
+    per_seed = (weights + h + teacher + (n + m + pop) * (d + 1) + d
+                + 2 * (weights + 2 * k * n * h + m * h + pop * h))  # prepared, GD + surrogate
+    return per_seed * seeds * itemsize, per_schedule * seeds * itemsize
