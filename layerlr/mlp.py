@@ -103,8 +103,9 @@ def raw_mlp(setting: Setting, seed: int, protocol: str, device: str | torch.devi
         noise = rng.normal(math.sqrt(s.noise), s.n, 1)
         readout = rng.normal(1 / math.sqrt(s.width), s.width, 1)[:, 0]
         part = datasets.split(s.data, order, s.test_size)
-        return {"weights": weights, "readout": readout, "noise": noise, "x": part.x,
-                "labels": part.y, "x_test": part.x_test, "test_labels": part.y_test}
+        return {"order": order, "weights": weights, "readout": readout, "noise": noise,
+                "x": part.x, "labels": part.y, "x_test": part.x_test,
+                "test_labels": part.y_test}
     raw = linear_draws(s, rng)
     if s.target == "teacher":
         raw["teacher"] = rng.weights(s)

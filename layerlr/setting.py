@@ -14,6 +14,7 @@ from typing import Any
 from layerlr.datasets import DATASETS
 
 FAMILIES = ("matrix", "readout", "mlp")
+MAX_STEPS = 100  # GD steps a schedule may have (every family)
 ACTIVATIONS = ("relu", "tanh", "gelu", "linear")  # the mlp family's sigma (SPEC 10)
 INITS = ("orthogonal", "gaussian")
 SYNTHETIC = ("whitened", "gaussian")  # drawn inputs (SPEC 2)
@@ -92,6 +93,10 @@ class Setting:
         out: list[str] = []
         if self.family not in FAMILIES:
             return [f"family: {self.family!r} is not one of {list(FAMILIES)}"]
+        real = DATASETS.get(self.data) if self.family == "mlp" else None
+        if real and isinstance(self.test_size, int) and not 1 <= self.test_size <= real.rows - 2:
+            return [f"test_size: the {self.data} data set has {real.rows} rows; hold out "
+                    f"between 1 and {real.rows - 2}, got {self.test_size}"]
         for name in ("depth", "width", "d", "n", "test_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -148,10 +153,7 @@ class Setting:
             out.append(f"target: the {name} data set has its own labels; remove target "
                        f"(got {self.target!r}); a teacher or beta needs data = 'whitened' "
                        "or 'gaussian'")
-        if not 1 <= self.test_size <= real.rows - 2:
-            out.append(f"test_size: the {name} data set has {real.rows} rows; hold out "
-                       f"between 1 and {real.rows - 2}, got {self.test_size}")
-        elif self.d != real.d:
+        if self.d != real.d:
             out.append(f"d: the {name} data set has d = {real.d} inputs, got d={self.d}; "
                        "remove d")
         elif self.n != real.rows - self.test_size:

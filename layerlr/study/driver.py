@@ -358,7 +358,7 @@ def _receive(ref: Any, run: CellRun, trials: list[Any], schedules: list, cfg: St
                               f"{trials[-1].number}: {message}")
         echo(f"{run.cell.name}: trials {trials[0].number}-{trials[-1].number} failed: {message}")
         return False
-    step, diverged = cfg.objective_step, []
+    step, diverged = run.cell.objective_step, []
     for trial, result, schedule in zip(trials, out["results"], schedules):
         result.update(schedule=schedule, node=out["node"], node_ip=out["node_ip"],
                       device=out["device"])

@@ -41,6 +41,16 @@ def best_table(url: str, study: str | None = None, top: int = 3) -> str:
         out.append(f"{s.study_name}")
         for t in done:
             out.append(f"  trial {t.number:>5}  value {t.value:.6g}")
-            for step, rates in enumerate(t.user_attrs["result"]["schedule"], start=1):
-                out.append(f"      step {step}: " + "  ".join(f"{r:.6g}" for r in rates))
+            out += _schedule_lines(t.user_attrs["result"]["schedule"])
     return "\n".join(out) if out else "no studies in this storage"
+
+
+def _schedule_lines(schedule: list[list[float]]) -> list[str]:
+    """One line per run of steps with the same rates ("steps 2-50: ...")."""
+    out, start = [], 0
+    for end in range(1, len(schedule) + 1):
+        if end == len(schedule) or schedule[end] != schedule[start]:
+            steps = f"step {start + 1}" if end == start + 1 else f"steps {start + 1}-{end}"
+            out.append(f"      {steps}: " + "  ".join(f"{r:.6g}" for r in schedule[start]))
+            start = end
+    return out
