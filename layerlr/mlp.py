@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import torch
 from torch import Tensor
@@ -34,21 +35,24 @@ from layerlr.setting import Setting
 POPULATION = 4096  # inputs of the population estimate, drawn per seed after all else
 
 
+# sigma(p) and, when asked, sigma'(p), for a fresh pre-activation p that they may overwrite.
+
+
 def relu(p: Tensor, slope: bool) -> tuple[Tensor, Tensor | None]:
-    return p.clamp_min(0), (p > 0) if slope else None
+    z = p.clamp_min_(0)
+    return z, z.sign() if slope else None  # 1 where p > 0, else 0 (relu'(0) = 0, as autograd)
 
 
 def tanh(p: Tensor, slope: bool) -> tuple[Tensor, Tensor | None]:
-    z = torch.tanh(p)
+    z = p.tanh_()
     return z, (1 - z * z) if slope else None
 
 
 def gelu(p: Tensor, slope: bool) -> tuple[Tensor, Tensor | None]:
     """The exact (erf) GELU, x Phi(x); its slope Phi(x) + x phi(x)."""
     cdf = 0.5 * (1 + torch.erf(p / math.sqrt(2)))
-    if not slope:
-        return p * cdf, None
-    return p * cdf, cdf + p * torch.exp(-0.5 * p * p) / math.sqrt(2 * math.pi)
+    grad = cdf + p * torch.exp(-0.5 * p * p) / math.sqrt(2 * math.pi) if slope else None
+    return p.mul_(cdf), grad
 
 
 def linear(p: Tensor, slope: bool) -> tuple[Tensor, Tensor | None]:
@@ -190,63 +194,103 @@ def draw_mlp(setting: Setting, seeds: list[int], protocol: str = "native",
 
 @dataclass
 class MlpForward:
-    """A forward pass of every (seed, schedule) on the training rows, and its losses.
+    """The networks of every (seed, schedule) in one state; each pass runs when first read.
 
-    ``inputs[l]`` is z_l, the input of layer l + 1 (z_0 = X, (S, n, d)); ``slopes[l]``
-    sigma'(p_{l+1}) (S, B, n, h), None for the identity; ``out`` f(X) (S, B, n);
-    ``test`` f(x_test) (S, B, m) (None for the surrogate unless the data are real);
-    ``population`` (S, B).
+    ``train``: the pass on the n training rows, (layer inputs z_0 = X (S, n, d), ...,
+    z_{K-1} (S, B, n, h); slopes sigma'(p_l) (S, B, n, h), None for the identity; f(X)
+    (S, B, n)); ``test`` f(x_test) (S, B, m); ``population`` the population loss (S, B).
+    Nothing is computed that is not read: the surrogate's last state never runs on X.
+    After step 1, ``first`` maps an input set to per-seed (x W1, x G1) (S, N, h) and
+    ``eta1`` (B,) holds the layer-1 rates: x W1' = x W1 - eta1 x G1 costs O(N h) per
+    schedule instead of O(N d h).
     """
 
-    inputs: list[Tensor]
-    slopes: list[Tensor | None]
-    out: Tensor
-    population: Tensor
-    test: Tensor | None = None
-    extra: dict = field(default_factory=dict)
+    draw: MlpDraw
+    state: list[Tensor]
+    first: dict[str, tuple[Tensor, Tensor]] = field(default_factory=dict)
+    eta1: Tensor | None = None
+
+    @cached_property
+    def train(self) -> tuple[list[Tensor], list[Tensor | None], Tensor]:
+        z, inputs, slopes = layers(self.draw.x, self.state, self.draw.activation, True,
+                                   self._first("x"))
+        return inputs, slopes, readout_of(z, self.draw.readout)
+
+    @property
+    def out(self) -> Tensor:
+        return self.train[2]
+
+    @cached_property
+    def test(self) -> Tensor:
+        return self._network("x_test")
+
+    @cached_property
+    def population(self) -> Tensor:
+        draw = self.draw
+        if draw.real:  # no population: the held-out rows
+            return (self.test - draw.y_test[:, None]).square().mean(-1)
+        if draw.exact_population:
+            u = linear_map(self.state, draw.readout[:, None])  # (S, B, d)
+            return (u - draw.beta[:, None]).square().sum(-1)
+        return (self._network("x_pop") - draw.y_pop[:, None]).square().mean(-1)
+
+    def _network(self, inputs: str) -> Tensor:
+        """f of the input set ``inputs`` (an MlpDraw field): (S, B, N)."""
+        z = layers(getattr(self.draw, inputs), self.state, self.draw.activation, False,
+                   self._first(inputs))[0]
+        return readout_of(z, self.draw.readout)
+
+    def _first(self, inputs: str) -> Tensor | None:
+        """Layer-1 pre-activations x W1 - eta1 x G1 (S, B, N, h) after step 1, else None."""
+        if inputs not in self.first:
+            return None
+        base, delta = self.first[inputs]
+        eta = self.eta1.to(base.dtype)[None, :, None, None]
+        return torch.addcmul(base[:, None], eta, delta[:, None], value=-1)
 
 
 class MlpDynamics(Dynamics):
     """GD and the signal-only surrogate of the mlp family, batched over (S, B) (SPEC 10).
 
     The state is the list of weights W_l, (S, B, d_l, h) (B = 1 at initialisation).
+    :meth:`prepare` takes the gradient at initialisation once per seed, so step 1 of
+    every schedule is W_l - eta_l G_l without a per-schedule backward pass.
     """
 
     def init(self, draw: MlpDraw) -> list[Tensor]:
         return [w[:, None] for w in draw.weights]
 
-    def forward(self, draw: MlpDraw, state: list[Tensor], with_residual: bool,
-                reuse: object = None) -> MlpForward:
-        """The forward pass on X (kept for the gradient) and the losses' test passes.
+    def prepare(self, draw: MlpDraw, signal_only: bool, steps: int) -> dict:
+        """The initial state, its gradients G_l (S, 1, d_l, h), and per input set the
+        per-seed products x W1 and x G1 that step 1's layer 1 combines."""
+        state = self.init(draw)
+        grads = gradients(draw, MlpForward(draw, state), signal_only)
+        sets = ["x"] + (["x_test"] if not signal_only or draw.real else [])
+        sets += ["x_pop"] if draw.x_pop is not None and not draw.exact_population else []
+        first = {name: (getattr(draw, name) @ state[0][:, 0],
+                        getattr(draw, name) @ grads[0][:, 0]) for name in sets}
+        return {"state": state, "grads": grads, "first": first}
 
-        ``with_residual`` (GD) also runs the test inputs; the surrogate needs only the
-        population loss.
-        """
-        z_last, inputs, slopes = layers(draw.x, state, draw.activation, keep=True)
-        fwd = MlpForward(inputs, slopes, readout_of(z_last, draw.readout), None)
-        if with_residual or draw.real:
-            fwd.test = network(draw.x_test, state, draw)
-        if draw.real:
-            fwd.population = (fwd.test - draw.y_test[:, None]).square().mean(-1)
-        elif draw.exact_population:
-            u = linear_map(state, draw.readout[:, None])  # (S, B, d)
-            fwd.population = (u - draw.beta[:, None]).square().sum(-1)
-        else:
-            fwd.population = (network(draw.x_pop, state, draw)
-                              - draw.y_pop[:, None]).square().mean(-1)
-        return fwd
+    def first_step(self, draw: MlpDraw, prepared: dict, rates: Tensor, signal_only: bool
+                   ) -> tuple[list[Tensor], MlpForward]:
+        """State and (lazy) networks after step 1 for ``rates`` (B, K)."""
+        eta = rates.to(draw.x.dtype).T[:, None, :, None, None]  # (K, 1, B, 1, 1)
+        state = [w - eta[l] * g for l, (w, g) in
+                 enumerate(zip(prepared["state"], prepared["grads"]))]
+        return state, MlpForward(draw, state, prepared["first"], rates[:, 0])
+
+    def forward(self, draw: MlpDraw, state: list[Tensor], with_residual: bool = True,
+                reuse: object = None) -> MlpForward:
+        """The networks of ``state``; their passes run when the losses or a step read them."""
+        return MlpForward(draw, state)
 
     def step(self, draw: MlpDraw, state: list[Tensor], fwd: MlpForward, rates: Tensor,
              signal_only: bool) -> list[Tensor]:
         """W_l <- W_l - eta_l dL/dW_l for every layer at once (simultaneous, SPEC 4).
 
-        L is the train loss (1/2n)|f(X) - y|^2, or for the surrogate the linear loss
-        -(1/n) sum_i y_i f(x_i). ``rates``: (B, K).
+        ``rates``: (B, K). See :func:`gradients` for L.
         """
-        n = draw.x.shape[1]
-        y = draw.y[:, None]  # (S, 1, n)
-        dl_df = -y / n if signal_only else (fwd.out - y) / n  # (S, B or 1, n)
-        grads = gradients(draw, state, fwd, dl_df)
+        grads = gradients(draw, fwd, signal_only)
         eta = rates.to(draw.x.dtype).T[:, None, :, None, None]  # (K, 1, B, 1, 1)
         return [w - eta[l] * g for l, (w, g) in enumerate(zip(state, grads))]
 
@@ -264,17 +308,21 @@ class MlpDynamics(Dynamics):
         return [torch.where(mask[..., None, None], 0.0, w) for w in state]
 
 
-def layers(x: Tensor, weights: list[Tensor], activation: str, keep: bool
-           ) -> tuple[Tensor, list[Tensor], list[Tensor | None]]:
+def layers(x: Tensor, weights: list[Tensor], activation: str, keep: bool,
+           first: Tensor | None = None) -> tuple[Tensor, list[Tensor], list[Tensor | None]]:
     """z_K of inputs ``x`` (S, N, d) through ``weights`` (S, B, d_l, h). -> (S, B, N, h).
 
-    With ``keep``, also every layer's input z_{l-1} and slope sigma'(p_l) (for the
-    gradient); otherwise each layer's tensors are dropped once used.
+    ``first``, when given, is layer 1's pre-activation (S, B, N, h). With ``keep``, also
+    every layer's input z_{l-1} and slope sigma'(p_l) (for the gradient); otherwise each
+    layer's tensors are dropped once used.
     """
     act = ACTIVATIONS[activation]
     z, inputs, slopes = x, [], []
     for l, w in enumerate(weights):
-        pre = torch.einsum("snd,sbdh->sbnh", z, w) if l == 0 else z @ w  # (S, B, N, h)
+        if l == 0:
+            pre = first if first is not None else x[:, None] @ w  # (S, B, N, h)
+        else:
+            pre = z @ w
         if keep:
             inputs.append(z)
         z, slope = act(pre, keep)
@@ -287,30 +335,27 @@ def readout_of(z: Tensor, readout: Tensor) -> Tensor:
     return (z @ readout[:, None, :, None])[..., 0] / math.sqrt(readout.shape[-1])
 
 
-def network(x: Tensor, weights: list[Tensor], draw: MlpDraw) -> Tensor:
-    """f(x) of every (seed, schedule): x (S, N, d) -> (S, B, N)."""
-    return readout_of(layers(x, weights, draw.activation, keep=False)[0], draw.readout)
+def gradients(draw: MlpDraw, fwd: MlpForward, signal_only: bool) -> list[Tensor]:
+    """dL/dW_l of every layer by back-propagation through ``fwd.train``. Each (S, B, d_l, h).
 
-
-def gradients(draw: MlpDraw, weights: list[Tensor], fwd: MlpForward, dl_df: Tensor
-              ) -> list[Tensor]:
-    """dL/dW_l for every layer by back-propagation through ``fwd``, given dL/df (S, B, n).
-
-    dL/dz_K = dL/df a / sqrt(h); delta_l = dL/dz_l * sigma'(p_l); dL/dW_l = z_{l-1}ᵀ
-    delta_l; dL/dz_{l-1} = delta_l W_lᵀ. Each (S, B, d_l, h).
+    L is the train loss (1/2n)|f(X) - y|^2, dL/df = (f - y)/n, or for the surrogate the
+    linear loss -(1/n) sum_i y_i f(x_i), dL/df = -y/n. Then dL/dz_K = dL/df a / sqrt(h);
+    delta_l = dL/dz_l * sigma'(p_l); dL/dW_l = z_{l-1}ᵀ delta_l; dL/dz_{l-1} = delta_l W_lᵀ.
     """
-    h = draw.readout.shape[-1]
-    g = dl_df[..., None] * draw.readout[:, None, None, :] / math.sqrt(h)  # (S, B, n, h)
-    out: list[Tensor] = [None] * len(weights)
-    for l in range(len(weights) - 1, -1, -1):
-        slope = fwd.slopes[l]
-        delta = g if slope is None else g * slope
+    inputs, slopes, out = fwd.train
+    n, h = draw.x.shape[1], draw.readout.shape[-1]
+    y = draw.y[:, None]  # (S, 1, n)
+    dl_df = -y / n if signal_only else (out - y) / n  # (S, B or 1, n)
+    g = dl_df[..., None] * (draw.readout[:, None, None, :] / math.sqrt(h))  # (S, B, n, h)
+    grads: list[Tensor] = [None] * len(fwd.state)
+    for l in range(len(fwd.state) - 1, -1, -1):
+        delta = g if slopes[l] is None else g * slopes[l]
         if l == 0:
-            out[0] = torch.einsum("snd,sbnh->sbdh", fwd.inputs[0], delta)
+            grads[0] = inputs[0].mT[:, None] @ delta  # X^T delta_1
         else:
-            out[l] = fwd.inputs[l].mT @ delta
-            g = delta @ weights[l].mT
-    return out
+            grads[l] = inputs[l].mT @ delta
+            g = delta @ fwd.state[l].mT
+    return grads
 
 
 def memory(setting: Setting, seeds: int, steps: int, itemsize: int) -> tuple[int, int]:
