@@ -34,3 +34,9 @@ def test_bad_rates_are_refused(rates, message):
 def test_constant_rates_with_steps():
     out = as_schedules([[1.0, 2.0]], layers=2, steps=3)
     assert out.shape == (1, 3, 2) and (out[0, 2] == torch.tensor([1.0, 2.0])).all()
+
+
+def test_at_most_a_hundred_steps():
+    assert as_schedules(torch.ones(2, 100, 3), 3).shape == (2, 100, 3)
+    with pytest.raises(ScheduleError, match="at most 100"):
+        as_schedules(torch.ones(2, 101, 3), 3)
