@@ -90,3 +90,23 @@ def test_a_dataset_from_before_per_seed_losses_asks_for_a_rebuild(tmp_path):
     pq.write_table(old.empty_table(), folder / "part-000000-000000-x.parquet")
     with pytest.raises(parquet.ResultsError, match="older layerlr.*layerlr rebuild"):
         parquet.dataset_layers(tmp_path, 2)
+
+
+def test_activation_column_and_datasets_without_it_ask_for_a_rebuild(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    mlp = Setting(family="mlp", activation="tanh", depth=3, width=8, data="digits",
+                  init="gaussian")
+    parquet.write(tmp_path / "a", "s", "tanh-digits-L3-h8", mlp, TRAIN, [trial(0, 0.4)], 2,
+                  set())
+    parquet.write(tmp_path / "a", "s", "L3-h8", SETTING, TRAIN, [trial(0, 0.4)], 2, set())
+    frame = pd.read_parquet(tmp_path / "a" / "trials")
+    assert set(frame.activation) == {"tanh", "linear"}  # the linear families: identity
+    assert frame[frame.activation == "tanh"].target.isna().all()  # real data: own labels
+    old = pa.schema([f for f in parquet.schema(2) if f.name != "activation"])
+    folder = parquet.cell_dir(tmp_path / "b", "s", "L3-h8")
+    folder.mkdir(parents=True)
+    pq.write_table(old.empty_table(), folder / "part-000000-000000-x.parquet")
+    with pytest.raises(parquet.ResultsError, match="no activation.*layerlr rebuild"):
+        parquet.dataset_layers(tmp_path / "b", 2)

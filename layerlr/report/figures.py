@@ -38,7 +38,8 @@ def landscape(lines: list[Line], step: int, objective: str, title: str, path: Pa
     ax.set(xlabel="eta1 (step-1 rate of layer 1)", ylabel=f"{objective} loss after step {step}",
            title=title)
     ax.plot([], [], "k*", label="equal split")
-    ax.plot([], [], "k--", linewidth=0.8, label="closed form (SPEC 6)")
+    if any(line.rows["loss_theory"].notna().all() for line in lines):
+        ax.plot([], [], "k--", linewidth=0.8, label="closed form (SPEC 6)")
     ax.legend(loc="best", fontsize=8)
     fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="budget B")
     _save(fig, path)

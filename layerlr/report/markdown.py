@@ -36,7 +36,7 @@ def _study(r: StudyReport, out: Path) -> list[str]:
     lines = [f"## Study `{s.name}`", "", *_state(r), ""]
     lines += [f"Objective: {s.objective} loss. Budget exponents: B = {s.scale:g} h^alpha.", ""]
     lines += [f"> {note}" for note in s.notes] + ([""] if s.notes else [])
-    lines += _verdicts(r) + _curvatures(r) + _gaps(r) + _best(r) + _scaling(r)
+    lines += _verdicts(r) + _curvatures(r) + _gaps(r) + _best(r) + _carry(r) + _scaling(r)
     lines += ["### Figures", ""]
     lines += [f"![{f.stem}]({os.path.relpath(f, out)})" for f in r.figures] + [""]
     return lines
@@ -107,12 +107,32 @@ def _curvatures(r: StudyReport) -> list[str]:
 def _gaps(r: StudyReport) -> list[str]:
     rows = [[c.cell, g.step, g.trials, _pm(g.total), *(_pm(g.parts[p]) for p in PARTS)]
             for c in r.cells for g in c.gaps]
-    return _table("Gap decomposition",
-                  "Measured empirical loss minus the closed form, split into test-set noise "
-                  "(empirical − population), self-interaction (population − surrogate) and "
-                  "finite-width fluctuation (surrogate − closed form); each averaged over the "
-                  "cell's trials seed by seed, mean ± standard error over seeds.",
+    text = ("Measured empirical loss minus the closed form, split into test-set noise "
+            "(empirical − population), self-interaction (population − surrogate) and "
+            "finite-width fluctuation (surrogate − closed form); each averaged over the "
+            "cell's trials seed by seed, mean ± standard error over seeds.")
+    if rows and all(g.total is None for c in r.cells for g in c.gaps):
+        text += (" No closed form exists for these cells (—): the gap is measured against "
+                 "the realized surrogate, and self-interaction is the GD − surrogate gap. "
+                 "With a real data set the population loss is the held-out loss, so test "
+                 "noise is 0.")
+    return _table("Gap decomposition", text,
                   ["cell", "step", "trials", "empirical − closed form", *PARTS], rows)
+
+
+def _carry(r: StudyReport) -> list[str]:
+    if not r.carry:
+        return []
+    rows = [[c.cell, c.winner_of, c.trial, c.step, _pm(Estimate(c.loss, c.se)),
+             _pm(Estimate(c.gap, c.gap_se))] for c in r.carry]
+    return _table("Winners at other steps",
+                  "Cells listed with several objective steps (`-obj<step>`) searched the same "
+                  "network for each step: the best trial of each, measured at every listed "
+                  "step, and its loss there minus that step's own best (paired over seeds, "
+                  "which the cells share; 0 on the diagonal). A gap many standard errors "
+                  "above 0 means the winner of one step loses at the other.",
+                  ["cell", "winner of step", "trial", "at step",
+                   f"{r.study.objective} loss", "minus that step's best"], rows)
 
 
 def _best(r: StudyReport) -> list[str]:
@@ -138,11 +158,14 @@ def _scaling(r: StudyReport) -> list[str]:
              ", ".join(_num(a) for a in s.alphas),
              _num(s.slope) if s.se is None else f"{_num(s.slope)} ± {_num(s.se, 3)}"]
             for s in r.scaling]
+    header = ["depth", "step", "widths", "alpha*", "slope per doubling"]
+    if any(s.network for s in r.scaling):  # mlp cells: one line per network too
+        rows = [[s.network, *row] for s, row in zip(r.scaling, rows)]
+        header = ["network", *header]
     return _table("Width scaling",
                   "alpha* of the best schedule against width; slope of the least-squares "
                   "line alpha* = a + b log2(h), with its standard error from the residuals "
-                  "(needs three widths).",
-                  ["depth", "step", "widths", "alpha*", "slope per doubling"], rows)
+                  "(needs three widths).", header, rows)
 
 
 def _table(title: str, text: str, header: list[str], rows: list[list[object]]) -> list[str]:
