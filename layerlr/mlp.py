@@ -32,7 +32,7 @@ from layerlr.draws import Sampler, linear_draws
 from layerlr.dynamics import Dynamics
 from layerlr.setting import Setting
 
-POPULATION = 4096  # inputs of the population estimate, drawn per seed after all else
+POPULATION = 2048  # inputs of the population estimate, drawn per seed after all else
 
 
 # sigma(p) and, when asked, sigma'(p), for a fresh pre-activation p that they may overwrite.
