@@ -3,13 +3,13 @@
     python benchmarks/mlp.py [--threads 2] [--seeds 5] [--schedules 64] [--width 128]
 
 Both sides start from the same draws (the draws themselves are not timed) and compute
-the same numbers for every schedule (points along eta1 + eta2 = 2 h^0.5), seed and step: GD's train, empirical and
-population loss and the surrogate's population loss (GD on -(1/n) sum y f). The loop is
-what one writes without layerlr: one schedule and one seed at a time, autograd for the
-gradients. The engine runs all of them as one tensor program. The default row is the
-issue's case, depth 3, h = 128, digits, 64 schedules, 5 seeds, 2 steps, float32; a
-second row (--synthetic) adds a ReLU network on Gaussian data with a linear teacher,
-whose population loss is estimated on the population inputs.
+the same numbers for every schedule (points along eta1 + eta2 = 2 h^0.5), seed and step:
+GD's train, empirical and population loss and the surrogate's population loss (GD on
+-(1/n) sum y f). The loop is what one writes without layerlr: one schedule and one seed
+at a time, autograd for the gradients. The engine runs all of them as one tensor
+program. The default row is the issue's case: depth 3, h = 128, digits, 64 schedules,
+5 seeds, 2 steps, float32. ``--synthetic`` adds a ReLU network on Gaussian data with a
+linear teacher, whose population loss is estimated on the population inputs.
 """
 
 from __future__ import annotations

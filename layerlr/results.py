@@ -41,8 +41,9 @@ def schema(layers: int) -> pa.Schema:
     """Columns of every file: identification, setting, step and rates, losses, provenance."""
     fields = [("trial", pa.int64()), ("state", pa.string()), ("family", pa.string()),
               ("activation", pa.string()), ("depth", pa.int64()), ("width", pa.int64()),
-              ("init", pa.string()), ("data", pa.string()), ("target", pa.string()), ("n", pa.int64()),
-              ("d", pa.int64()), ("noise", pa.float64()), ("seeds", pa.int64()),
+              ("init", pa.string()), ("data", pa.string()), ("target", pa.string()),
+              ("n", pa.int64()), ("d", pa.int64()), ("noise", pa.float64()),
+              ("seeds", pa.int64()),
               ("protocol", pa.string()), ("dtype", pa.string()), ("step", pa.int64())]
     fields += [(f"eta{l}", pa.float64()) for l in range(1, layers + 1)]
     fields += [(c, pa.float64()) for c in LOSS_COLUMNS]

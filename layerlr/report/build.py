@@ -17,8 +17,15 @@ from pathlib import Path
 import pandas as pd
 
 from layerlr.report import curvature, figures
-from layerlr.report.best import (Best, CarryOver, Scaling, best_schedules, budget_exponent,
-                                 carry_over, width_scaling)
+from layerlr.report.best import (
+    Best,
+    CarryOver,
+    Scaling,
+    best_schedules,
+    budget_exponent,
+    carry_over,
+    width_scaling,
+)
 from layerlr.report.data import StudyResults, load, seed_values
 from layerlr.report.gaps import Gaps, gaps
 from layerlr.report.markdown import render

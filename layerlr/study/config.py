@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from layerlr.datasets import DATASETS
-from layerlr.setting import (ACTIVATIONS, DATAS, FAMILIES, INITS, MAX_STEPS, Setting,
-                             SettingError)
+from layerlr.setting import ACTIVATIONS, DATAS, FAMILIES, INITS, MAX_STEPS, Setting, SettingError
 
 SAMPLERS = ("tpe", "random", "cmaes", "gp", "grid")
 PHASES = ("first-rest", "constant", "per-step")

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from command import layerlr
+
 from report.test_build import check_pm, mean_se, seeds, tables
 
 STUDY = """
