@@ -17,14 +17,16 @@ def _studies(url: str, study: str | None) -> list[optuna.Study]:
 
 def status_table(url: str, study: str | None = None) -> str:
     """One line per cell: counts by state and the best value."""
-    rows = [f"{'study':<24} {'cell':<14} {'complete':>8} {'failed':>6} {'running':>7} "
+    studies = _studies(url, study)
+    width = max([14] + [len(split_name(s.study_name)[1]) for s in studies])  # cell names
+    rows = [f"{'study':<24} {'cell':<{width}} {'complete':>8} {'failed':>6} {'running':>7} "
             f"{'queued':>6}  best"]
-    for s in _studies(url, study):
+    for s in studies:
         trials = s.get_trials(deepcopy=False)
         count = {state: sum(t.state == state for t in trials) for state in TrialState}
         best = min((t.value for t in trials if t.state == TrialState.COMPLETE), default=None)
         name, cell = split_name(s.study_name)
-        rows.append(f"{name:<24} {cell:<14} {count[TrialState.COMPLETE]:>8} "
+        rows.append(f"{name:<24} {cell:<{width}} {count[TrialState.COMPLETE]:>8} "
                     f"{count[TrialState.FAIL]:>6} {count[TrialState.RUNNING]:>7} "
                     f"{count[TrialState.WAITING]:>6}  {'-' if best is None else f'{best:.6g}'}")
     if len(rows) == 1:
