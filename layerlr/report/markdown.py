@@ -72,9 +72,11 @@ def _verdicts(r: StudyReport) -> list[str]:
             tests = [t for t in c.curvatures if t.step == step]
             theory = ("—" if any(t.theory is None for t in tests)
                       else claim(step, [t.theory.verdict for t in tests]))
+            sloped = sum(t.surrogate.sloped for t in tests)
             rows.append([c.cell, claim_text(step),
-                         f"**{claim(step, [t.surrogate.verdict for t in tests])}**", theory,
-                         claim(step, [t.gd.verdict for t in tests]), len(tests)])
+                         f"**{claim(step, [t.surrogate.position for t in tests])}**", theory,
+                         claim(step, [t.gd.position for t in tests]), len(tests),
+                         f"{sloped}/{len(tests)}"])
     return _table(title,
                   "Each claim is decided by the curvature test at the equal split "
                   "(next table) over every budget of the cell: *yes* when every budget shows "
@@ -82,9 +84,13 @@ def _verdicts(r: StudyReport) -> list[str]:
                   "is the realized surrogate's, the quantity whose expectation the paper's "
                   "closed forms give; the closed form's and the GD loss's are beside it. "
                   "Where GD differs, self-interaction (see the gap decomposition) shapes the "
-                  "GD loss.",
+                  "GD loss. *Sloped*: budgets where the surrogate's slope dL/du at the equal "
+                  "split is more than 3 standard errors from 0 (and beyond rounding) and puts "
+                  "the parabola's vertex outside the three points: the loss falls to one "
+                  "side, the optimum is unequal, which counts for step 1's claim and against "
+                  "a later step's (the linear families' slope there is 0 in expectation).",
                   ["cell", "claim", "verdict", "closed form", f"GD ({r.study.objective})",
-                   "budgets"], rows)
+                   "budgets", "sloped"], rows)
 
 
 def _curvatures(r: StudyReport) -> list[str]:
@@ -92,16 +98,19 @@ def _curvatures(r: StudyReport) -> list[str]:
         return []
     rows = [[c.cell, t.step, _num(t.budget), _num(t.alpha), f"±{_num(100 * t.spacing)}%",
              "—" if t.theory is None else f"{_num(t.theory.mean)} ({t.theory.verdict})",
-             _pm(t.surrogate), t.surrogate.verdict, _pm(t.gd), t.gd.verdict]
+             _pm(t.surrogate), t.surrogate.verdict, _slope(t.surrogate), _pm(t.gd),
+             t.gd.verdict, _slope(t.gd)]
             for c in r.cells for t in c.curvatures]
     return _table("Curvature at the equal split",
                   "B is the sweep's budget (its points' rates sum to N s <= B, SPEC 9); "
                   "d²L/du² with u = eta1 / (the point's rate sum), from the three points "
                   "nearest the equal split (spacing: their half-width relative to the equal "
                   "rate B/K); mean ± standard error over seeds, of per-seed curvatures "
-                  "(paired across the points).",
+                  "(paired across the points); the slope dL/du of the same parabolas at the "
+                  "equal split, marked * when the budget is sloped (see above).",
                   ["cell", "step", "B", "alpha", "spacing", "closed form", "surrogate",
-                   "surrogate verdict", f"GD ({r.study.objective})", "GD verdict"], rows)
+                   "surrogate verdict", "surrogate slope", f"GD ({r.study.objective})",
+                   "GD verdict", "GD slope"], rows)
 
 
 def _gaps(r: StudyReport) -> list[str]:
@@ -176,6 +185,11 @@ def _table(title: str, text: str, header: list[str], rows: list[list[object]]) -
 
 def _row(cells: list[object]) -> str:
     return "| " + " | ".join(map(str, cells)) + " |"
+
+
+def _slope(c: Curvature) -> str:
+    text = f"{_num(c.slope)} ± {_num(c.slope_se, 3)}"
+    return text + " *" if c.sloped else text
 
 
 def _pm(e: Estimate | Curvature | None) -> str:
