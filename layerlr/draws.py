@@ -11,6 +11,10 @@ Two protocols:
   CPU in float32, so results match the paper's scripts seed for seed.
 - ``native``: the same order from a private ``torch.Generator`` on the target device and
   in the target dtype; the global RNG is left alone.
+
+The mlp family (SPEC 10) keeps its data (no sufficient statistics exist for it); its
+draws continue the readout family's from the same :class:`Sampler`
+(:func:`layerlr.mlp.raw_mlp`).
 """
 
 from __future__ import annotations
