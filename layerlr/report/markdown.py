@@ -124,7 +124,8 @@ def _gaps(r: StudyReport) -> list[str]:
         text += (" No closed form exists for these cells (—): the gap is measured against "
                  "the realized surrogate, and self-interaction is the GD − surrogate gap. "
                  "With a real data set the population loss is the held-out loss, so test "
-                 "noise is 0.")
+                 "noise is 0. Self-interaction is — where the surrogate (GD on a loss "
+                 "unbounded below) overflowed in some trial.")
     return _table("Gap decomposition", text,
                   ["cell", "step", "trials", "empirical − closed form", *PARTS], rows)
 
@@ -193,7 +194,7 @@ def _slope(c: Curvature) -> str:
 
 
 def _pm(e: Estimate | Curvature | None) -> str:
-    if e is None:
+    if e is None or math.isnan(e.mean):  # NaN: a surrogate that overflowed in some trial
         return "—"
     return f"{_num(e.mean)} ± {_num(e.se, 3)}"
 
