@@ -21,7 +21,7 @@ import torch
 from table import print_table
 
 from layerlr import Setting, constant, evaluate
-from layerlr.mlp import MlpDraw, draw_mlp
+from layerlr.mlp_draws import MlpDraw, draw_mlp
 
 ACT = {"relu": torch.relu, "tanh": torch.tanh, "gelu": torch.nn.functional.gelu,
        "linear": lambda x: x}

@@ -14,7 +14,7 @@ Two protocols:
 
 The mlp family (SPEC 10) keeps its data (no sufficient statistics exist for it); its
 draws continue the readout family's from the same :class:`Sampler`
-(:func:`layerlr.mlp.raw_mlp`).
+(:func:`layerlr.mlp_draws.raw_mlp`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from torch import Tensor
 from layerlr.setting import Setting
 
 if TYPE_CHECKING:
-    from layerlr.mlp import MlpDraw
+    from layerlr.mlp_draws import MlpDraw
 
 PROTOCOLS = ("native", "published")
 
@@ -68,11 +68,11 @@ def draw(setting: Setting, seeds: list[int], protocol: str = "native",
          device: str | torch.device = "cpu", dtype: torch.dtype = torch.float64
          ) -> Draw | MlpDraw:
     """Draw every seed of ``seeds`` and stack them (see :class:`Draw` for shapes; the mlp
-    family keeps its data, :func:`layerlr.mlp.draw_mlp`)."""
+    family keeps its data, :func:`layerlr.mlp_draws.draw_mlp`)."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol: {protocol!r} is not one of {list(PROTOCOLS)}")
     if setting.family == "mlp":
-        from layerlr.mlp import draw_mlp
+        from layerlr.mlp_draws import draw_mlp
 
         return draw_mlp(setting, list(seeds), protocol, device, dtype)
     return from_raw([raw_draws(setting, seed, protocol, device, dtype) for seed in seeds],

@@ -16,7 +16,8 @@ import torch.nn.functional as F
 from layerlr import Setting, evaluate
 from layerlr.draws import raw_draws
 from layerlr.engine import LOSSES
-from layerlr.mlp import POPULATION, draw_mlp, memory, raw_mlp
+from layerlr.mlp import POPULATION, memory
+from layerlr.mlp_draws import draw_mlp, raw_mlp
 
 ACT = {"relu": torch.relu, "tanh": torch.tanh, "gelu": F.gelu, "linear": lambda x: x}
 SEEDS = [4, 9]
