@@ -1,4 +1,5 @@
-"""layerlr: distributed studies of layer-wise learning rates in deep linear networks.
+"""layerlr: distributed studies of layer-wise learning rates in deep linear networks,
+and in nonlinear ones (the mlp family, SPEC 10).
 
 The engine (:func:`evaluate`) runs exact batched gradient descent of the networks of
 SPEC.md; the study layer (:func:`run_study`) searches schedules with Optuna and spreads

@@ -13,17 +13,25 @@ Two protocols:
   CPU in float32, so results match the paper's scripts seed for seed.
 - ``native``: the same order from a private ``torch.Generator`` on the target device and
   in the target dtype; the global RNG is left alone.
+
+The mlp family (SPEC 10) keeps its data (no sufficient statistics exist for it); its
+draws continue the readout family's from the same :class:`Sampler`
+(:func:`layerlr.mlp_draws.raw_mlp`).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from layerlr.setting import Setting
+
+if TYPE_CHECKING:
+    from layerlr.mlp_draws import MlpDraw
 
 PROTOCOLS = ("native", "published")
 
@@ -61,10 +69,16 @@ def orthonormal(rows: int, cols: int, generator: torch.Generator | None = None,
 
 
 def draw(setting: Setting, seeds: list[int], protocol: str = "native",
-         device: str | torch.device = "cpu", dtype: torch.dtype = torch.float64) -> Draw:
-    """Draw every seed of ``seeds`` and stack them (see :class:`Draw` for shapes)."""
+         device: str | torch.device = "cpu", dtype: torch.dtype = torch.float64
+         ) -> Draw | MlpDraw:
+    """Draw every seed of ``seeds`` and stack them (see :class:`Draw` for shapes; the mlp
+    family keeps its data, :func:`layerlr.mlp_draws.draw_mlp`)."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol: {protocol!r} is not one of {list(PROTOCOLS)}")
+    if setting.family == "mlp":
+        from layerlr.mlp_draws import draw_mlp
+
+        return draw_mlp(setting, list(seeds), protocol, device, dtype)
     return from_raw([raw_draws(setting, seed, protocol, device, dtype) for seed in seeds],
                     device, dtype)
 
@@ -81,46 +95,71 @@ def from_raw(raws: list[dict], device: str | torch.device = "cpu",
     return Draw(weights=weights, **stacked)
 
 
+class Sampler:
+    """The random source of one seed under a protocol, drawing in the caller's order.
+
+    ``published``: ``torch.manual_seed(seed)``, then the global RNG on the CPU in float32;
+    ``native``: a private generator on ``device`` in ``dtype``.
+    """
+
+    def __init__(self, seed: int, protocol: str, device: str | torch.device,
+                 dtype: torch.dtype) -> None:
+        if protocol == "published":
+            torch.manual_seed(seed)
+            self.gen, self.device, self.dtype = None, "cpu", torch.float32
+        else:
+            self.gen = torch.Generator(device=device).manual_seed(seed)
+            self.device, self.dtype = device, dtype
+
+    def randn(self, *shape: int) -> Tensor:
+        return torch.randn(*shape, generator=self.gen, device=self.device, dtype=self.dtype)
+
+    def normal(self, std: float, *shape: int) -> Tensor:
+        return torch.normal(0.0, std, shape, generator=self.gen, device=self.device,
+                            dtype=self.dtype)
+
+    def orth(self, rows: int, cols: int) -> Tensor:
+        return orthonormal(rows, cols, self.gen, self.device, self.dtype)
+
+    def permutation(self, rows: int) -> Tensor:
+        return torch.randperm(rows, generator=self.gen, device=self.device)
+
+    def weights(self, setting: Setting) -> list[Tensor]:
+        """W1 (d, h), then W2 ... W_K (h, h): SPEC 3's orthogonal or Gaussian init."""
+        h, d, k = setting.width, setting.d, setting.layers
+        if setting.init == "orthogonal":
+            return [self.orth(d, h)] + [self.orth(h, h) for _ in range(k - 1)]
+        return [self.normal(1 / math.sqrt(d), d, h)] + [
+            self.normal(1 / math.sqrt(h), h, h) for _ in range(k - 1)]
+
+
 def raw_draws(setting: Setting, seed: int, protocol: str, device: str | torch.device,
               dtype: torch.dtype) -> dict[str, object]:
-    """The raw draws of one seed in SPEC section 9 order: x_test, W's, X, target, noise.
+    """The raw draws of one seed in SPEC section 9 order: x_test, W's, X, target, noise."""
+    return linear_draws(setting, Sampler(seed, protocol, device, dtype))
+
+
+def linear_draws(setting: Setting, rng: Sampler) -> dict[str, object]:
+    """SPEC 9's draws of the matrix and readout families from ``rng``, in order.
 
     Matrix orthogonal target: Q_beta is drawn before xi; a Gaussian target after xi;
-    readout: xi, then a, then beta.
+    readout (and mlp, SPEC 10): xi, then a, then beta.
     """
     s = setting
-    if protocol == "published":
-        torch.manual_seed(seed)
-        gen, dev, dt = None, "cpu", torch.float32
-    else:
-        gen = torch.Generator(device=device).manual_seed(seed)
-        dev, dt = device, dtype
-
-    def normal(std: float, *shape: int) -> Tensor:
-        return torch.normal(0.0, std, shape, generator=gen, device=dev, dtype=dt)
-
-    def orth(rows: int, cols: int) -> Tensor:
-        return orthonormal(rows, cols, gen, dev, dt)
-
     h, d, n, m = s.width, s.d, s.n, s.test_size
-    x_test = torch.randn(m, d, generator=gen, device=dev, dtype=dt)
-    if s.init == "orthogonal":
-        weights = [orth(d, h)] + [orth(h, h) for _ in range(s.layers - 1)]
-    else:
-        weights = [normal(1 / math.sqrt(d), d, h)]
-        weights += [normal(1 / math.sqrt(h), h, h) for _ in range(s.layers - 1)]
-    x = math.sqrt(n) * orth(n, d) if s.data == "whitened" else torch.randn(
-        n, d, generator=gen, device=dev, dtype=dt)
+    x_test = rng.randn(m, d)
+    weights = rng.weights(s)
+    x = math.sqrt(n) * rng.orth(n, d) if s.data == "whitened" else rng.randn(n, d)
     readout = None
     if s.family == "matrix":
-        beta = orth(d, h) / math.sqrt(d) if s.target == "orthogonal" else None
-        noise = normal(math.sqrt(s.noise), n, h)
+        beta = rng.orth(d, h) / math.sqrt(d) if s.target == "orthogonal" else None
+        noise = rng.normal(math.sqrt(s.noise), n, h)
         if beta is None:
-            beta = normal(1 / d, d, h)
+            beta = rng.normal(1 / d, d, h)
     else:
-        noise = normal(math.sqrt(s.noise), n, 1)
-        readout = normal(1 / math.sqrt(h), h, 1)
-        beta = normal(1 / math.sqrt(h), d, 1)
+        noise = rng.normal(math.sqrt(s.noise), n, 1)
+        readout = rng.normal(1 / math.sqrt(h), h, 1)
+        beta = rng.normal(1 / math.sqrt(h), d, 1)
         if s.target == "sphere":
             readout, beta = readout / readout.norm(), beta / beta.norm()
         readout = readout[:, 0]

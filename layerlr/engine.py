@@ -1,7 +1,7 @@
 """Evaluate a batch of schedules over a set of seeds as one tensor program.
 
 :func:`evaluate` is the engine's public entry point: B schedules x S seeds, T steps of
-exact GD (SPEC 4) and of the signal-only surrogate (SPEC 5) from the same draws, the
+exact GD (SPEC 4) and of the signal-only surrogate (SPEC 5, 10) from the same draws, the
 four measured losses after every step, and the exact expected surrogate loss (the
 "theory", SPEC 6, 11, 12) beside them.
 """
@@ -16,7 +16,9 @@ import torch
 from torch import Tensor
 
 from layerlr.draws import Draw, draw
-from layerlr.dynamics import MatrixDynamics, ReadoutDynamics
+from layerlr.dynamics import Dynamics, MatrixDynamics, ReadoutDynamics
+from layerlr.mlp import MlpDynamics
+from layerlr.mlp import memory as mlp_memory
 from layerlr.schedules import as_schedules
 from layerlr.setting import Setting
 from layerlr.theory.expectation import closed_form
@@ -135,9 +137,9 @@ def evaluate(setting: Setting, schedules: object, seeds: list[int], *,
         return _theory_only(setting, list(seeds), rates)
     if draws is None:
         draws = draw(setting, list(seeds), protocol, device, dtype)
-    dyn = MatrixDynamics() if setting.family == "matrix" else ReadoutDynamics()
-    chunk = chunk_size(setting, len(seeds), rates.shape[1], draws.beta.element_size(),
-                       memory_budget, draws.beta.device)
+    dyn = dynamics(setting)
+    chunk = chunk_size(setting, len(seeds), rates.shape[1], draws.weights[0].element_size(),
+                       memory_budget, draws.weights[0].device)
     cache, steps, shared = {} if prepared is None else prepared, rates.shape[1], {}
     for flag in (False, True) if surrogate else (False,):  # signal_only: GD, surrogate
         if (flag, steps) not in cache:
@@ -149,7 +151,14 @@ def evaluate(setting: Setting, schedules: object, seeds: list[int], *,
     theory, kind = closed_form(setting, rates)
     return Evaluation(setting, list(seeds), rates, measured,
                       torch.cat([p[1] for p in parts], 1), torch.cat([p[2] for p in parts], 1),
-                      theory, kind, str(draws.beta.device))
+                      theory, kind, str(draws.weights[0].device))
+
+
+def dynamics(setting: Setting) -> Dynamics:
+    """The GD and surrogate dynamics of the setting's family (SPEC 4, 5, 10)."""
+    if setting.family == "mlp":
+        return MlpDynamics()
+    return MatrixDynamics() if setting.family == "matrix" else ReadoutDynamics()
 
 
 def _theory_only(setting: Setting, seeds: list[int], rates: Tensor) -> Evaluation:
@@ -169,18 +178,7 @@ def chunk_size(setting: Setting, seeds: int, steps: int, itemsize: int,
         budget = DEFAULT_CPU_BUDGET
         if device.type == "cuda":
             budget = torch.cuda.mem_get_info(device)[0] // 2
-    return max(1, int(budget // (_schedule_floats(setting, steps) * itemsize * seeds)))
-
-
-def _schedule_floats(setting: Setting, steps: int) -> int:
-    """Floats one schedule of one seed needs in a chunk."""
-    h, d, k = setting.width, setting.d, setting.layers
-    if setting.family == "matrix":
-        # W1, W2, M, Sigma M, Z M and the step-1 combinations, one run at a time, and
-        # the losses' buffer of differences (M - beta, M - F, Z M - Z beta)
-        return 8 * (d * h + h * h) + d * h
-    # U, V columns of two runs, the chains and the matvec temporaries
-    return 4 * k * steps * (d + h) + 8 * k * h + 8 * d
+    return max(1, int(budget // footprint(setting, seeds, steps, itemsize)[1]))
 
 
 def footprint(setting: Setting, seeds: int, steps: int, itemsize: int) -> tuple[int, int]:
@@ -188,8 +186,10 @@ def footprint(setting: Setting, seeds: int, steps: int, itemsize: int) -> tuple[
 
     The first part is paid once per cell (drawing X, x_test and the weights, then the
     per-seed products every schedule shares); the second per schedule of a chunk. Used
-    to refuse settings that cannot fit before anything runs.
+    to size chunks, and to refuse settings that cannot fit before anything runs.
     """
+    if setting.family == "mlp":
+        return mlp_memory(setting, seeds, steps, itemsize)
     h, d, n, m, o, k = (setting.width, setting.d, setting.n, setting.test_size,
                         setting.outputs, setting.layers)
     raw = n * d + m * d + d * h + (k - 1) * h * h + n * o + d * o  # a seed's raw draws
@@ -197,6 +197,17 @@ def footprint(setting: Setting, seeds: int, steps: int, itemsize: int) -> tuple[
     shared = 40 * d * h if setting.family == "matrix" else 4 * (d + h)
     draws = seeds * (raw + kept + shared) * itemsize  # every seed's raw draws coexist
     return draws, _schedule_floats(setting, steps) * itemsize * seeds
+
+
+def _schedule_floats(setting: Setting, steps: int) -> int:
+    """Floats one schedule of one seed needs in a chunk (the linear families)."""
+    h, d, k = setting.width, setting.d, setting.layers
+    if setting.family == "matrix":
+        # W1, W2, M, Sigma M, Z M and the step-1 combinations, one run at a time, and
+        # the losses' buffer of differences (M - beta, M - F, Z M - Z beta)
+        return 8 * (d * h + h * h) + d * h
+    # U, V columns of two runs, the chains and the matvec temporaries
+    return 4 * k * steps * (d + h) + 8 * k * h + 8 * d
 
 
 def _run_chunk(dyn, draws: Draw, prepared: dict, rates: Tensor,
@@ -208,7 +219,7 @@ def _run_chunk(dyn, draws: Draw, prepared: dict, rates: Tensor,
     surrogate) to the shared step-1 work.
     """
     s, (b, t_max, _) = draws.seeds, rates.shape
-    rates = rates.to(draws.beta.device)
+    rates = rates.to(draws.weights[0].device)
     out = {k: torch.full((s, b, t_max), float("nan"), dtype=torch.float64) for k in LOSSES}
     diverged_at = torch.zeros(s, b, dtype=torch.long)
     for t, fwd in _trajectory(dyn, draws, prepared[False], rates, False, diverged_at):
@@ -246,6 +257,6 @@ def _trajectory(dyn, draws: Draw, prepared: object, rates: Tensor, signal_only: 
     for t in range(2, t_max + 1):
         state = dyn.step(draws, state, fwd, rates[:, t - 1], signal_only)
         if diverged_at.any():
-            state = dyn.zero(state, (diverged_at > 0).to(draws.beta.device))
+            state = dyn.zero(state, (diverged_at > 0).to(draws.weights[0].device))
         fwd = dyn.forward(draws, state, with_residual=not signal_only, reuse=fwd)
         yield t, fwd

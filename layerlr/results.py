@@ -47,9 +47,10 @@ class ResultsError(RuntimeError):
 def schema(layers: int) -> pa.Schema:
     """Columns of every file: identification, setting, step and rates, losses, provenance."""
     fields = [("trial", pa.int64()), ("state", pa.string()), ("family", pa.string()),
-              ("depth", pa.int64()), ("width", pa.int64()), ("init", pa.string()),
-              ("data", pa.string()), ("target", pa.string()), ("n", pa.int64()),
-              ("d", pa.int64()), ("noise", pa.float64()), ("seeds", pa.int64()),
+              ("activation", pa.string()), ("depth", pa.int64()), ("width", pa.int64()),
+              ("init", pa.string()), ("data", pa.string()), ("target", pa.string()),
+              ("n", pa.int64()), ("d", pa.int64()), ("noise", pa.float64()),
+              ("seeds", pa.int64()),
               ("protocol", pa.string()), ("dtype", pa.string()), ("step", pa.int64())]
     fields += [(f"eta{l}", pa.float64()) for l in range(1, layers + 1)]
     fields += [(c, pa.float64()) for c in LOSS_COLUMNS]
@@ -223,6 +224,7 @@ def _rows(trial: Any, setting: Setting, train: dict, layers: int) -> list[dict[s
     result = trial_result(trial)
     schedule = result["schedule"]
     base = {"trial": trial.number, "state": trial.state.name, "family": setting.family,
+            "activation": setting.activation or "linear",  # the linear families: identity
             "depth": setting.depth, "width": setting.width, "init": setting.init,
             "data": setting.data, "target": setting.target, "n": setting.n, "d": setting.d,
             "noise": setting.noise, "seeds": len(train["seeds"]),

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from layerlr.setting import MAX_STEPS
+
 
 class ScheduleError(ValueError):
     """Rates that cannot be used as a batch of schedules."""
@@ -36,6 +38,9 @@ def as_schedules(rates: object, layers: int, steps: int | None = None) -> Tensor
         raise ScheduleError(
             f"schedules must have shape (schedules, steps, layers), got {tuple(out.shape)}; "
             "pass (schedules, layers) together with steps= for constant rates")
+    if out.shape[1] > MAX_STEPS:
+        raise ScheduleError(f"schedules have {out.shape[1]} steps; at most {MAX_STEPS} are "
+                            "supported")
     if out.shape[2] != layers:
         raise ScheduleError(f"schedules have {out.shape[2]} rates per step but the network "
                             f"has {layers} trained layers")

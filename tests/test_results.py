@@ -123,3 +123,23 @@ def test_divergence_flags_mark_the_steps_from_the_diverging_one(tmp_path):
     frame = pd.read_parquet(tmp_path / "trials").sort_values(["trial", "step"])
     assert frame.diverged.tolist() == [False, True, False, False, False, False]
     assert frame.surrogate_diverged.tolist() == [False, False, True, True, False, False]
+
+
+def test_activation_column_and_datasets_without_it_ask_for_a_rebuild(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    mlp = Setting(family="mlp", activation="tanh", depth=3, width=8, data="digits",
+                  init="gaussian")
+    parquet.write(tmp_path / "a", "s", "tanh-digits-L3-h8", mlp, TRAIN, [trial(0, 0.4)], 2,
+                  set())
+    parquet.write(tmp_path / "a", "s", "L3-h8", SETTING, TRAIN, [trial(0, 0.4)], 2, set())
+    frame = pd.read_parquet(tmp_path / "a" / "trials")
+    assert set(frame.activation) == {"tanh", "linear"}  # the linear families: identity
+    assert frame[frame.activation == "tanh"].target.isna().all()  # real data: own labels
+    old = pa.schema([f for f in parquet.schema(2) if f.name != "activation"])
+    folder = parquet.cell_dir(tmp_path / "b", "s", "L3-h8")
+    folder.mkdir(parents=True)
+    pq.write_table(old.empty_table(), folder / "part-000000-000000-x.parquet")
+    with pytest.raises(parquet.ResultsError, match="no activation.*layerlr rebuild"):
+        parquet.dataset_layers(tmp_path / "b", 2)

@@ -59,3 +59,9 @@ def test_steps_that_contradict_the_schedules_are_refused(steps, message):
 def test_steps_equal_to_the_schedules_own_are_accepted():
     rates = [[[1.0, 2.0], [3.0, 4.0]]]
     assert torch.equal(as_schedules(rates, layers=2, steps=2), as_schedules(rates, layers=2))
+
+
+def test_at_most_a_hundred_steps():
+    assert as_schedules(torch.ones(2, 100, 3), 3).shape == (2, 100, 3)
+    with pytest.raises(ScheduleError, match="at most 100"):
+        as_schedules(torch.ones(2, 101, 3), 3)

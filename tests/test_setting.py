@@ -22,6 +22,18 @@ from layerlr import Setting, SettingError
     (dict(noise=-1.0), "noise:"),
     (dict(noise=float("nan")), "noise:"),
     (dict(test_size=0), "test_size:"),
+    (dict(family="mlp", depth=3, activation="sigmoid"), "activation:"),
+    (dict(family="readout", depth=3, activation="relu"), "activation:"),
+    (dict(family="matrix", activation="linear"), "activation:"),
+    (dict(family="mlp", depth=1), "depth:"),
+    (dict(family="mlp", depth=3, data="digits", init="gaussian", d=10), "d:"),
+    (dict(family="mlp", depth=3, data="digits", init="gaussian", n=10), "n:"),
+    (dict(family="mlp", depth=3, data="digits", init="gaussian", target="teacher"), "target:"),
+    (dict(family="mlp", depth=3, width=128, data="digits"), "init:"),
+    (dict(family="mlp", depth=3, data="diabetes", init="gaussian", test_size=441),
+     "test_size:"),
+    (dict(family="readout", depth=3, data="digits"), "data:"),
+    (dict(family="mlp", depth=3, target="orthogonal"), "target:"),
 ])
 def test_impossible_settings_name_the_field(kwargs, field):
     with pytest.raises(SettingError) as info:
@@ -40,3 +52,14 @@ def test_defaults_follow_the_paper():
     assert (s.d, s.n, s.target, s.layers, s.outputs) == (1000, 1000, "orthogonal", 2, 1000)
     r = Setting(family="readout", depth=8, width=64)
     assert (r.target, r.layers, r.outputs) == ("gaussian", 7, 1)
+
+
+def test_mlp_defaults_and_real_data_sizes():
+    m = Setting(family="mlp", depth=2, width=16)
+    assert (m.activation, m.target, m.layers, m.outputs, m.test_size) == ("relu", "gaussian",
+                                                                          1, 1, 500)
+    digits = Setting(family="mlp", depth=3, width=16, data="digits")
+    assert (digits.d, digits.n, digits.test_size, digits.target) == (64, 1348, 449, None)
+    assert Setting(**digits.to_dict()) == digits  # travels to workers and back
+    diabetes = Setting(family="mlp", depth=3, width=8, data="diabetes", test_size=42)
+    assert (diabetes.d, diabetes.n) == (10, 400)

@@ -15,12 +15,14 @@ rates at that step and c the study's scale (B = c h^alpha, SPEC 8).
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from layerlr.report.curvature import rate_columns
+from layerlr.report.data import network
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class Scaling:
     alphas: tuple[float, ...]
     slope: float | None  # d alpha* / d log2(h); None with one width
     se: float | None  # its standard error from the fit's residuals; None below 3 widths
+    network: str = ""  # the mlp's activation and data (see report.data.network)
 
 
 def best_schedules(cell: str, rows: pd.DataFrame, objective: str, scale: float) -> list[Best]:
@@ -87,16 +90,68 @@ def width_scaling(best: list[Best]) -> list[Scaling]:
     """Per (depth, step) with at least two widths: alpha* per width and the slope of a
     least-squares line alpha* = a + b log2(h)."""
     out = []
-    keys = sorted({(b.depth, b.step) for b in best})
-    for depth, step in keys:
+    keys = sorted({(network(b.cell), b.depth, b.step) for b in best})
+    for net, depth, step in keys:
         points = sorted((b.width, b.alpha) for b in best
-                        if (b.depth, b.step) == (depth, step) and math.isfinite(b.alpha))
+                        if (network(b.cell), b.depth, b.step) == (net, depth, step)
+                        and math.isfinite(b.alpha))
         if len(points) < 2:
             continue
         widths, alphas = zip(*points)
         slope, se = _fit(np.log2(widths), np.asarray(alphas))
-        out.append(Scaling(depth, step, tuple(widths), tuple(alphas), slope, se))
+        out.append(Scaling(depth, step, tuple(widths), tuple(alphas), slope, se, net))
     return out
+
+
+@dataclass(frozen=True)
+class CarryOver:
+    """How the best schedule for one step does at another (cells that differ only in
+    their objective step share their draws, so the comparison is paired over seeds)."""
+
+    cell: str  # the cells' common name, without "-obj<step>"
+    winner_of: int  # the objective step whose best trial this is
+    trial: int
+    step: int  # where it is measured
+    loss: float  # its objective loss there, mean over seeds ...
+    se: float  # ... and standard error
+    gap: float  # minus the loss there of that step's own best trial, mean over seeds ...
+    gap_se: float  # ... and the standard error of the paired differences
+
+
+def carry_over(cells: list[tuple[str, pd.DataFrame]], objective: str) -> list[CarryOver]:
+    """For every group of cells listed with several objective steps (``-obj<step>``): each
+    cell's best trial (by the objective it was told) measured at every other listed step,
+    against that step's own best."""
+    groups: dict[str, dict[int, pd.DataFrame]] = {}
+    for cell, rows in cells:
+        match = re.fullmatch(r"(.*)-obj(\d+)", cell)
+        if match and not rows.empty:
+            groups.setdefault(match[1], {})[int(match[2])] = rows
+    out = []
+    loss = f"loss_{objective}"
+    for name, by_step in groups.items():
+        if len(by_step) < 2:
+            continue
+        winners = {s: rows.loc[rows["value"].idxmin(), "trial"] for s, rows in by_step.items()}
+
+        def at(step: int, winner_of: int) -> np.ndarray:
+            rows = by_step[winner_of]
+            pick = rows[(rows["trial"] == winners[winner_of]) & (rows["step"] == step)]
+            return np.asarray(pick.iloc[0][f"{loss}_seeds"], dtype=float)
+
+        for winner_of in sorted(by_step):
+            for step in sorted(by_step):
+                mine, best = at(step, winner_of), at(step, step)
+                diff = mine - best
+                n = len(diff)
+                out.append(CarryOver(name, winner_of, int(winners[winner_of]), step,
+                                     float(mine.mean()), _se(mine), float(diff.mean()),
+                                     _se(diff) if n > 1 else math.nan))
+    return out
+
+
+def _se(x: np.ndarray) -> float:
+    return float(x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else math.nan
 
 
 def _fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float | None]:

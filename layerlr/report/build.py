@@ -17,7 +17,15 @@ from pathlib import Path
 import pandas as pd
 
 from layerlr.report import curvature, figures
-from layerlr.report.best import Best, Scaling, best_schedules, budget_exponent, width_scaling
+from layerlr.report.best import (
+    Best,
+    CarryOver,
+    Scaling,
+    best_schedules,
+    budget_exponent,
+    carry_over,
+    width_scaling,
+)
 from layerlr.report.data import StudyResults, load, seed_values
 from layerlr.report.gaps import Gaps, gaps
 from layerlr.report.markdown import render
@@ -52,6 +60,7 @@ class StudyReport:
     study: StudyResults
     cells: list[CellReport]
     scaling: list[Scaling]
+    carry: list[CarryOver] = field(default_factory=list)  # winners at other objective steps
     figures: list[Path] = field(default_factory=list)
 
 
@@ -79,7 +88,8 @@ def make_report(results: str | Path, out: str | Path | None = None,
         for i, (cell, rows) in enumerate(todo, start=1):
             say(f"{study.name}: analysing cell {cell} ({i}/{len(todo)})")
             cells.append(analyse_cell(cell, rows, study))
-        report = StudyReport(study, cells, width_scaling([b for c in cells for b in c.best]))
+        report = StudyReport(study, cells, width_scaling([b for c in cells for b in c.best]),
+                             carry_over(todo, study.objective))
         _draw(report, out / "figures", say)
         reports.append(report)
     summary = out / "summary.md"
@@ -91,7 +101,9 @@ def make_report(results: str | Path, out: str | Path | None = None,
 def analyse_cell(cell: str, rows: pd.DataFrame, study: StudyResults) -> CellReport:
     first = rows.iloc[0]
     depth, width, dtype = int(first["depth"]), int(first["width"]), str(first["dtype"])
-    steps = sorted(int(s) for s in rows["step"].unique())
+    steps = shown_steps(sorted(int(s) for s in rows["step"].unique()),
+                        study.objective_steps or ())
+    rows = rows[rows["step"].isin(steps)]
     family = str(first["family"])
     lines = {t: curvature.lines(rows, t) for t in steps}
     tests = [_curvature_row(line, t, width, family, dtype, study)
@@ -100,6 +112,19 @@ def analyse_cell(cell: str, rows: pd.DataFrame, study: StudyResults) -> CellRepo
             for b in best_schedules(cell, rows, study.objective, study.scale)]
     parts = [g for t in steps if (g := gaps(rows, t)) is not None] if study.measured else []
     return CellReport(cell, depth, width, tests, parts, best, lines)
+
+
+def shown_steps(steps: list[int], objective_steps: tuple[int, ...]) -> list[int]:
+    """The steps a report covers: all of up to 5; of longer runs 1, 2, 5, 10, 20, 50, ...,
+    the last and the objective steps."""
+    if len(steps) <= 5:
+        return steps
+    marks = {steps[-1], *objective_steps}
+    for base in (1, 2, 5):
+        while base <= steps[-1]:
+            marks.add(base)
+            base *= 10
+    return [t for t in steps if t in marks]
 
 
 def _quote(best: Best, study: StudyResults, family: str) -> Best:
@@ -131,8 +156,10 @@ def _draw(report: StudyReport, folder: Path, say: Callable[[str], None]) -> None
                              (lines, step, study.objective, f"{name} {c.cell}: step {step}")))
     for step in sorted({g.step for c in report.cells for g in c.gaps}):
         cells = [(c.cell, g) for c in report.cells for g in c.gaps if g.step == step]
+        against = ("closed form" if any(g.total is not None for _, g in cells)
+                   else "surrogate")
         jobs.append((f"gaps-step{step}", figures.gap_bars,
-                     (cells, step, f"{name}: measured - closed form after step {step}")))
+                     (cells, step, f"{name}: measured - {against} after step {step}")))
     best = [b for c in report.cells for b in c.best]
     if best:
         jobs.append(("best", figures.best_shares, (best, f"{name}: best schedules")))

@@ -17,10 +17,18 @@ and the standard error of that mean decide:
 The seeds share their draws across the points of a line, so the per-seed curvature is a
 paired comparison: the draw-to-draw variation that moves all points together cancels.
 The closed form is tested by the same stencil, exactly (no standard error).
+
+The same parabola gives the slope dL/du at the equal split. The linear families' expected
+losses depend on the rates only through symmetric functions (SPEC 6), so their slope
+there is 0; a network whose layers play different roles (an mlp, real data) may have a
+slope many standard errors from 0. When that slope puts the parabola's vertex outside
+the three points (or the curvature is undecided), the budget is "sloped": the loss falls
+to one side of the equal split, which is then neither a maximum nor a minimum there.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,11 +42,21 @@ CLAIMS = {1: "maximum"}  # step 1: equal rates are a maximum; any later step: a 
 
 @dataclass(frozen=True)
 class Curvature:
-    """d^2L/du^2 at the equal split: mean over seeds, its standard error, the verdict."""
+    """d^2L/du^2 at the equal split: mean over seeds, its standard error, the verdict;
+    and the slope dL/du there (mean and standard error over seeds)."""
 
     mean: float
     se: float | None  # None for the closed form (exact)
     verdict: str  # "maximum" | "minimum" | "undecided"
+    slope: float = math.nan
+    slope_se: float | None = None
+    sloped: bool = False  # the slope puts the extremum off the stencil (see measured)
+
+    @property
+    def position(self) -> str:
+        """What the budget shows of the equal split: "sloped" (no stationary point: the
+        optimum lies to one side) or the curvature's verdict."""
+        return "sloped" if self.sloped else self.verdict
 
 
 @dataclass(frozen=True)
@@ -111,14 +129,18 @@ def measured(line: Line, per_seed: np.ndarray, dtype: str) -> Curvature:
     idx = line.stencil()
     u, values = line.u[idx], per_seed[idx]  # (3,), (3, S)
     c = _second_derivative(u, values)  # (S,)
-    mean = float(c.mean())
-    se = float(c.std(ddof=1) / np.sqrt(len(c))) if len(c) > 1 else float("nan")
-    level = float(np.abs(values).mean())
-    if abs(_second_difference(u, mean)) <= ROUNDING * EPS.get(dtype, EPS["float32"]) * level:
-        return Curvature(mean, se, "undecided")
-    if not np.isfinite(se):
-        return Curvature(mean, se, "undecided")
-    return Curvature(mean, se, _sign_verdict(mean, Z * se))
+    mean, se = _mean_se(c)
+    slope, slope_se = _mean_se(_first_derivative(u, values, 1.0 / line.layers))
+    rounding = ROUNDING * EPS.get(dtype, EPS["float32"]) * float(np.abs(values).mean())
+    half = (u[2] - u[0]) / 2
+    verdict = "undecided"
+    if abs(_second_difference(u, mean)) > rounding and np.isfinite(se):
+        verdict = _sign_verdict(mean, Z * se)
+    # sloped: a slope beyond noise and rounding whose parabola's vertex, u - slope/curvature,
+    # is not within the stencil: at the grid's resolution the extremum is elsewhere
+    sloped = (abs(slope) > Z * slope_se and abs(slope) * half > rounding
+              and (verdict == "undecided" or abs(slope / mean) > half))
+    return Curvature(mean, se, verdict, slope, slope_se, bool(sloped))
 
 
 def exact(line: Line, values: np.ndarray) -> Curvature | None:
@@ -136,18 +158,35 @@ def exact(line: Line, values: np.ndarray) -> Curvature | None:
 
 def claim(step: int, verdicts: list[str]) -> str:
     """The SPEC 8 claim of ``step`` over a cell's budgets: "yes" when every budget shows
-    it, "no" when any shows the opposite, "undecided" otherwise (or with no budgets)."""
-    want = CLAIMS.get(step, "minimum")
-    against = "minimum" if want == "maximum" else "maximum"
+    it, "no" when any shows the opposite, "undecided" otherwise (or with no budgets).
+
+    ``verdicts`` are :attr:`Curvature.position` values: a "sloped" budget has its optimum
+    off the equal split, so it shows step 1's claim (an unequal optimum) and contradicts
+    a later step's (an equal one).
+    """
+    want = {"maximum", "sloped"} if CLAIMS.get(step) == "maximum" else {"minimum"}
+    against = {"minimum"} if CLAIMS.get(step) == "maximum" else {"maximum", "sloped"}
     if not verdicts:
         return "undecided"
-    if against in verdicts:
+    if against & set(verdicts):
         return "no"
-    return "yes" if all(v == want for v in verdicts) else "undecided"
+    return "yes" if all(v in want for v in verdicts) else "undecided"
 
 
 def claim_text(step: int) -> str:
     return f"step-{step} optimum " + ("unequal" if CLAIMS.get(step) == "maximum" else "equal")
+
+
+def _mean_se(x: np.ndarray) -> tuple[float, float]:
+    """Mean over seeds and its standard error (NaN for one seed)."""
+    se = float(x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else float("nan")
+    return float(x.mean()), se
+
+
+def _first_derivative(u: np.ndarray, values: np.ndarray, at: float) -> np.ndarray:
+    """The parabola's slope at ``at``: f[u0, u1] + f[u0, u1, u2] (2 at - u0 - u1). -> (S,)."""
+    left = (values[1] - values[0]) / (u[1] - u[0])
+    return left + _second_derivative(u, values) / 2 * (2 * at - u[0] - u[1])
 
 
 def _second_derivative(u: np.ndarray, values: np.ndarray) -> np.ndarray:

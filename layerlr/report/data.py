@@ -7,6 +7,7 @@ objective and the c of B = c h^alpha) and whether a driver is running it right n
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,10 +92,24 @@ class StudyResults:
         return not lo + 0.02 * (hi - lo) <= alpha <= hi - 0.02 * (hi - lo)
 
     def cells(self) -> list[tuple[str, pd.DataFrame]]:
-        """(cell, its usable rows): COMPLETE, not diverged; by depth, then width."""
+        """(cell, its usable rows): COMPLETE, not diverged; by network (see
+        :func:`network`), then depth, then width."""
         ok = self.frame[(self.frame["state"] == "COMPLETE") & ~self.frame["diverged"]]
-        order = ok.drop_duplicates("cell").sort_values(["depth", "width"])["cell"]
+        first = ok.drop_duplicates("cell")
+        order = first.assign(network=first["cell"].map(network)).sort_values(
+            ["network", "depth", "width", "cell"])["cell"]
         return [(c, ok[ok["cell"] == c]) for c in order]
+
+    @property
+    def objective_steps(self) -> tuple[int, ...] | None:
+        """The steps the cells minimise, where the storage says."""
+        return self.config.objective_steps if self.config else None
+
+
+def network(cell: str) -> str:
+    """A cell's name without its depth and width: the mlp's activation and data and an
+    objective step (``relu-digits-obj2``); "" for the linear families (``L3-h128``)."""
+    return re.sub(r"-?L\d+-h\d+", "", cell).strip("-")
 
 
 def load(results: str | Path, storage: str | None = None) -> list[StudyResults]:

@@ -90,16 +90,20 @@ def gap_bars(cells: list[tuple[str, Gaps]], step: int, title: str, path: Path) -
     fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(cells) + 2), 4.5))
     width = 0.8 / len(PARTS)
     x = np.arange(len(cells))
+    def shown(e: object) -> bool:  # a part exists and is finite (an overflow is not)
+        return e is not None and np.isfinite(e.mean)
+
     for j, part in enumerate(PARTS):
         est = [g.parts[part] for _, g in cells]
-        ax.bar(x + (j - 1) * width, [e.mean if e else 0.0 for e in est], width,
-               yerr=[e.se if e else 0.0 for e in est], capsize=3, label=part)
+        ax.bar(x + (j - 1) * width, [e.mean if shown(e) else 0.0 for e in est], width,
+               yerr=[e.se if shown(e) and np.isfinite(e.se) else 0.0 for e in est],
+               capsize=3, label=part)
     ax.set_xticks(x, [c for c, _ in cells])
-    tiny = min((abs(e.mean) for _, g in cells for e in g.parts.values() if e and e.mean),
-               default=1e-12)
+    tiny = min((abs(e.mean) for _, g in cells for e in g.parts.values()
+                if shown(e) and e.mean), default=1e-12)
     ax.set_yscale("symlog", linthresh=max(tiny, 1e-12))
     top = max((abs(e.mean) + (e.se if np.isfinite(e.se) else 0)
-               for _, g in cells for e in g.parts.values() if e), default=1.0)
+               for _, g in cells for e in g.parts.values() if shown(e)), default=1.0)
     ax.set_ylim(-3 * top, 3 * top)
     ax.axhline(0, color="black", linewidth=0.6)
     ax.set(ylabel=f"loss difference after step {step}", title=title)

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from layerlr.setting import DATAS, FAMILIES, INITS, Setting, SettingError
+from layerlr.datasets import DATASETS
+from layerlr.setting import ACTIVATIONS, DATAS, FAMILIES, INITS, MAX_STEPS, Setting, SettingError
 
 SAMPLERS = ("tpe", "random", "cmaes", "gp", "grid")
 PHASES = ("first-rest", "constant", "per-step")
@@ -29,7 +30,7 @@ MAX_FILE_BYTES = 1 << 20  # a study file is a few hundred bytes; refuse anything
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # a name is also a folder and a key
 MIN_CPUS_PER_WORKER = 0.5
 # Budget exponents alpha with B = scale * h^alpha that bracket the SPEC 8 regimes.
-DEFAULT_ALPHA = {"matrix": (1.0, 1.6), "readout": (0.0, 0.8)}
+DEFAULT_ALPHA = {"matrix": (1.0, 1.6), "readout": (0.0, 0.8), "mlp": (0.0, 0.8)}
 
 
 class StudyFileError(ValueError):
@@ -42,31 +43,38 @@ class StudyFileError(ValueError):
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """[model]: the network and data of every cell (SPEC 1-3)."""
+    """[model] (or one [[model]] table): the network and data of its cells (SPEC 1-3, 10)."""
 
-    depths: tuple[int, ...]  # each (depth, width) pair is a cell
+    depths: tuple[int, ...]  # each (activation, depth, width) triple is a cell
     widths: tuple[int, ...]
     family: str | None = None  # None: matrix at depth 2, readout at depth >= 3
     init: str = "orthogonal"
-    data: str = "whitened"
+    data: str = "whitened"  # or a bundled data set (mlp family): digits, diabetes
     target: str | None = None  # None: the published choice for the family
-    n: int | None = None  # None: the width
-    d: int | None = None  # None: the width
+    n: int | None = None  # None: the width (a real data set: its rows less the test rows)
+    d: int | None = None  # None: the width (a real data set: its own)
     noise: float = 0.0  # label-noise variance rho
-    test_size: int = 500  # m
+    test_size: int | None = 500  # m; None (real data): a quarter of the rows
+    activation: tuple[str, ...] | None = None  # mlp family: one cell per activation
 
-    def setting(self, depth: int, width: int) -> Setting:
+    def setting(self, depth: int, width: int, activation: str | None = None) -> Setting:
         family = self.family or ("matrix" if depth == 2 else "readout")
         return Setting(family=family, depth=depth, width=width, d=self.d, n=self.n,
                        init=self.init, data=self.data, target=self.target,
-                       noise=self.noise, test_size=self.test_size)
+                       noise=self.noise, test_size=self.test_size, activation=activation)
+
+    def activations(self) -> tuple[str | None, ...]:
+        """Each cell's activation: the listed ones, "relu" for an mlp without, else None."""
+        if self.activation:
+            return self.activation
+        return ("relu",) if self.family == "mlp" else (None,)
 
 
 @dataclass(frozen=True)
 class TrainSpec:
     """[train]: how each trial trains (SPEC 4, 9)."""
 
-    steps: int = 2  # GD steps; losses are recorded after each
+    steps: int = 2  # GD steps (1 ... MAX_STEPS); losses are recorded after each
     seeds: tuple[int, ...] = (2020, 2021, 2022, 2023, 2024)  # the published seeds
     protocol: str = "native"  # "published" reproduces the paper's draws seed for seed
     dtype: str = "float32"  # what the published experiments used
@@ -88,7 +96,8 @@ class SearchSpec:
     # only steps >= 2 take the swept split, the others the equal split of the same budget
     n_trials: int = 100  # per cell; a diagonal grid runs each point once instead
     objective: str = "population"  # mean over seeds of this loss (or the theory) ...
-    objective_step: int | None = None  # ... after this step (default: the last)
+    objective_step: int | tuple[int, ...] | None = None  # ... after this step (default:
+    # the last); a list makes one cell per step, to compare the winners of each
     phases: str = "first-rest"  # constant | first-rest | per-step
     rates: str = "budget"  # budget: B = scale h^alpha split on the simplex; free: h^e each
     alpha: tuple[float, float] | None = None  # searched exponent range (default by family)
@@ -127,36 +136,65 @@ class ResourceSpec:
 
 @dataclass(frozen=True)
 class Cell:
-    """One (depth, width) pair: its own Optuna study."""
+    """One network, data set, depth and width (and objective step): its own Optuna study.
+
+    Named ``L<depth>-h<width>`` for the linear families; an mlp cell's name starts with
+    its activation and data (``relu-digits-L3-h128``, ``tanh-gaussian-sphere-L3-h256``),
+    and ``-obj<step>`` ends it when the study lists several objective steps.
+    """
 
     depth: int
     width: int
     setting: Setting
+    objective_step: int = 2  # the step whose loss the sampler minimises
+    listed_step: bool = False  # the study lists several objective steps
 
     @property
     def name(self) -> str:
-        return f"L{self.depth}-h{self.width}"
+        s, parts = self.setting, [f"L{self.depth}", f"h{self.width}"]
+        if s.family == "mlp":
+            parts[:0] = [s.activation, s.data] + ([] if s.real else [s.target])
+        if self.listed_step:
+            parts.append(f"obj{self.objective_step}")
+        return "-".join(parts)
 
 
 @dataclass(frozen=True)
 class StudyConfig:
     name: str
-    model: ModelSpec
+    model: ModelSpec | tuple[ModelSpec, ...]  # one [model] table, or several [[model]]
     train: TrainSpec
     search: SearchSpec
     resources: ResourceSpec = ResourceSpec()
 
+    @property
+    def models(self) -> tuple[ModelSpec, ...]:
+        return self.model if isinstance(self.model, tuple) else (self.model,)
+
     def cells(self) -> list[Cell]:
-        return [Cell(d, w, self.model.setting(d, w))
-                for d in self.model.depths for w in self.model.widths]
+        """Per model table, activation, depth, width and objective step, in that order."""
+        steps = self.objective_steps
+        return [Cell(d, w, m.setting(d, w, act), step, len(steps) > 1
+                     or isinstance(self.search.objective_step, tuple))
+                for m in self.models for act in m.activations() for d in m.depths
+                for w in m.widths for step in steps]
+
+    @property
+    def objective_steps(self) -> tuple[int, ...]:
+        """The steps whose losses the cells minimise (default: the last step)."""
+        step = self.search.objective_step or self.train.steps
+        return step if isinstance(step, tuple) else (step,)
 
     @property
     def objective_step(self) -> int:
-        return self.search.objective_step or self.train.steps
+        """The objective step of a study with one (the last of several)."""
+        return self.objective_steps[-1]
 
     def identity(self) -> dict[str, Any]:
         """What defines the study's trials: everything but n_trials and resources."""
-        out = {k: dataclasses.asdict(getattr(self, k)) for k in ("model", "train", "search")}
+        out = {k: dataclasses.asdict(getattr(self, k)) for k in ("train", "search")}
+        models = [dataclasses.asdict(m) for m in self.models]
+        out["model"] = models if isinstance(self.model, tuple) else models[0]
         out["search"].pop("n_trials")
         return _jsonable(out)
 
@@ -168,8 +206,11 @@ class StudyConfig:
             return kind(**{k: tuple(v) if isinstance(v, list) else v
                            for k, v in values.items()})
 
-        return cls(name, build(ModelSpec, identity["model"]),
-                   build(TrainSpec, identity["train"]), build(SearchSpec, identity["search"]))
+        model = identity["model"]
+        model = (tuple(build(ModelSpec, m) for m in model) if isinstance(model, list)
+                 else build(ModelSpec, model))
+        return cls(name, model, build(TrainSpec, identity["train"]),
+                   build(SearchSpec, identity["search"]))
 
 
 def load_study(path: str | Path) -> StudyConfig:
@@ -198,38 +239,89 @@ def parse_study(raw: dict[str, Any], source: str = "<study>") -> StudyConfig:
     p = _Problems()
     p.unknown(raw, "", ["name", "model", "train", "search", "resources"])
     name = _name(p.string(raw, "name", required=True), p)
-    tables = {k: p.table(raw, k) for k in ("model", "train", "search", "resources")}
-    model = _model(tables["model"], p)
+    tables = {k: p.table(raw, k) for k in ("train", "search", "resources")}
     train = _train(tables["train"], p)
     search = _search(tables["search"], p, train)
     resources = _resources(tables["resources"], p)
+    model = _models(raw.get("model", {}), p)
     if model is not None:
-        _check_cells(model, p)
-        _check_rates(model, search, p)
-        _check_theory(model, train, search, p)
-        _check_budgets(model, search, p)
+        cfg = StudyConfig(name, model, train, search, resources)
+        _check_cells(cfg, p)
+        _check_rates(cfg, p)
+        _check_theory(cfg, p)
+        _check_budgets(cfg, p)
     if p.lines:
         raise StudyFileError(source, p.lines)
     return StudyConfig(name, model, train, search, resources)
 
 
-def _model(t: dict, p: _Problems) -> ModelSpec | None:
-    p.unknown(t, "model", [f.name for f in dataclasses.fields(ModelSpec)
-                           if f.name not in ("depths", "widths")] + ["depth", "width"])
-    depths = p.int_list(t, "model.depth", required=True, minimum=2)
-    widths = p.int_list(t, "model.width", required=True, minimum=1)
+def _models(value: Any, p: _Problems) -> ModelSpec | tuple[ModelSpec, ...] | None:
+    """[model], or [[model]] tables each giving their own cells."""
+    if isinstance(value, dict):
+        return _model(value, p, "model")
+    if not isinstance(value, list) or not value or not all(isinstance(t, dict) for t in value):
+        p.add("model: must be a table ([model]) or a list of tables ([[model]])")
+        return None
+    models = [_model(t, p, f"model[{i + 1}]" if len(value) > 1 else "model")
+              for i, t in enumerate(value)]
+    return None if None in models else tuple(models)
+
+
+def _model(t: dict, p: _Problems, where: str = "model") -> ModelSpec | None:
+    p.unknown(t, where, [f.name for f in dataclasses.fields(ModelSpec)
+                         if f.name not in ("depths", "widths")] + ["depth", "width"])
+    depths = p.int_list(t, f"{where}.depth", required=True, minimum=2)
+    widths = p.int_list(t, f"{where}.width", required=True, minimum=1)
+    family = p.choice(t, f"{where}.family", FAMILIES)
+    data = p.choice(t, f"{where}.data", DATAS, "whitened")
     kw = dict(
-        family=p.choice(t, "model.family", FAMILIES),
-        init=p.choice(t, "model.init", INITS, "orthogonal"),
-        data=p.choice(t, "model.data", DATAS, "whitened"),
-        target=p.string(t, "model.target"),
-        n=p.integer(t, "model.n", minimum=1), d=p.integer(t, "model.d", minimum=1),
-        noise=p.number(t, "model.noise", 0.0, minimum=0.0),
-        test_size=p.integer(t, "model.test_size", 500, minimum=1),
+        family=family, init=p.choice(t, f"{where}.init", INITS, "orthogonal"), data=data,
+        target=p.string(t, f"{where}.target"),
+        n=p.integer(t, f"{where}.n", minimum=1), d=p.integer(t, f"{where}.d", minimum=1),
+        noise=p.number(t, f"{where}.noise", 0.0, minimum=0.0),
+        test_size=p.integer(t, f"{where}.test_size", None if data in DATASETS else 500,
+                            minimum=1),
+        activation=_activation(t, p, where, family),
     )
+    if data in DATASETS:  # a bundled data set fixes its own d and n
+        fixed = {"d": f"d = {DATASETS[data].d} (its inputs)",
+                 "n": f"n (its {DATASETS[data].rows} rows less {where}.test_size)"}
+        for key in ("d", "n"):
+            if key in t:
+                p.add(f"{where}.{key}: the {data} data set fixes {fixed[key]}; remove "
+                      f"{where}.{key}")
+                kw[key] = None
     if depths is None or widths is None:
         return None
     return ModelSpec(tuple(depths), tuple(widths), **kw)
+
+
+def _activation(t: dict, p: _Problems, where: str, family: str | None
+                ) -> tuple[str, ...] | None:
+    """model.activation: one activation or a list (the mlp family's cells)."""
+    key = f"{where}.activation"
+    value = t.get("activation")
+    if value is None:
+        return None
+    if family != "mlp":
+        linear = f" (the {family} family is linear)" if family else ""
+        p.add(f"{key}: only family = \"mlp\" takes an activation{linear}; set "
+              f"{where}.family = \"mlp\" or remove {key}")
+        return None
+    values = value if isinstance(value, list) else [value]
+    if not values:
+        p.add(f"{key}: the list is empty; give at least one of {list(ACTIVATIONS)}")
+        return None
+    for v in values:
+        if v not in ACTIVATIONS:
+            near = difflib.get_close_matches(str(v), ACTIVATIONS, n=1)
+            hint = f"did you mean '{near[0]}'? " if near else ""
+            p.add(f"{key}: {v!r} is not allowed; {hint}choose one of {list(ACTIVATIONS)}")
+            return None
+    if len(set(values)) != len(values):
+        p.add(f"{key}: activations repeat; list each once")
+        return None
+    return tuple(values)
 
 
 def _train(t: dict, p: _Problems) -> TrainSpec:
@@ -238,7 +330,7 @@ def _train(t: dict, p: _Problems) -> TrainSpec:
     if seeds is not None and len(set(seeds)) != len(seeds):
         p.add("train.seeds: seeds repeat; list each seed once")
     return TrainSpec(
-        steps=p.integer(t, "train.steps", 2, minimum=1),
+        steps=p.integer(t, "train.steps", 2, minimum=1, maximum=MAX_STEPS),
         seeds=tuple(seeds or ()),
         protocol=p.choice(t, "train.protocol", PROTOCOLS, "native"),
         dtype=p.choice(t, "train.dtype", DTYPES, "float32"),
@@ -255,10 +347,7 @@ def _search(t: dict, p: _Problems, train: TrainSpec) -> SearchSpec:
               "(exponents of B = scale h^alpha), not both")
     sampler = p.choice(t, "search.sampler", SAMPLERS, "tpe")
     n_trials = p.integer(t, "search.n_trials", 100, minimum=1)
-    step = p.integer(t, "search.objective_step", minimum=1)
-    if step is not None and step > train.steps:
-        p.add(f"search.objective_step: {step} is past the last step ({train.steps}); "
-              "use a step between 1 and train.steps")
+    step = _objective_step(t, p, train)
     if sampler == "grid" and diagonal is None and diagonal_alpha is None:
         p.add("search.sampler: 'grid' needs search.diagonal or search.diagonal_alpha (the "
               "points to sweep); use 'tpe', 'random', 'cmaes' or 'gp' for a schedule space")
@@ -309,6 +398,25 @@ def _objective(t: dict, p: _Problems, train: TrainSpec) -> str:
         p.add(f"search.objective: {objective!r} is a measured loss but train.measure = false; "
               "use objective = 'theory' or measure = true")
     return objective
+def _objective_step(t: dict, p: _Problems, train: TrainSpec) -> int | tuple[int, ...] | None:
+    """search.objective_step: a step, or a list of steps (one cell each)."""
+    value = t.get("objective_step")
+    if not isinstance(value, list):
+        steps = p.integer(t, "search.objective_step", minimum=1)
+        listed = None if steps is None else [steps]
+    else:
+        listed = p.int_list(t, "search.objective_step", minimum=1)
+        if listed is not None and len(set(listed)) != len(listed):
+            p.add("search.objective_step: steps repeat; list each once")
+            listed = None
+    for step in listed or []:
+        if step > train.steps:
+            p.add(f"search.objective_step: {step} is past the last step ({train.steps}); "
+                  "use steps between 1 and train.steps")
+            return None
+    if listed is None:
+        return None
+    return tuple(listed) if isinstance(value, list) else listed[0]
 
 
 def _resources(t: dict, p: _Problems) -> ResourceSpec:
@@ -337,16 +445,29 @@ def _name(name: str | None, p: _Problems) -> str | None:
     return name
 
 
-def _check_rates(model: ModelSpec, search: SearchSpec, p: _Problems) -> None:
+def _settings(cfg: StudyConfig):
+    """Yield (depth, width, objective step, Setting) of every cell that builds (the
+    others are reported by :func:`_check_cells`)."""
+    for model in cfg.models:
+        for act in model.activations():
+            for depth in model.depths:
+                for width in model.widths:
+                    try:
+                        setting = model.setting(depth, width, act)
+                    except SettingError:
+                        continue
+                    for step in cfg.objective_steps:
+                        yield depth, width, step, setting
+
+
+def _check_rates(cfg: StudyConfig, p: _Problems) -> None:
     """Refuse rate ranges whose largest rate overflows a float in some cell."""
-    for depth in model.depths:
-        family = model.family or ("matrix" if depth == 2 else "readout")
-        for width in model.widths:
-            key, top = _largest_rate(search, width, family)
-            if key is not None and (top is None or not math.isfinite(top)):
-                p.add(f"search.{key} (width {width}): the largest rate overflows a float "
-                      "(about 1.8e308); lower it")
-                return
+    for _, width, _, setting in _settings(cfg):
+        key, top = _largest_rate(cfg.search, width, setting.family)
+        if key is not None and (top is None or not math.isfinite(top)):
+            p.add(f"search.{key} (width {width}): the largest rate overflows a float "
+                  "(about 1.8e308); lower it")
+            return
 
 
 def _largest_rate(search: SearchSpec, width: int, family: str) -> tuple[str | None, float | None]:
@@ -368,50 +489,60 @@ def _largest_rate(search: SearchSpec, width: int, family: str) -> tuple[str | No
                           search.scale)
 
 
-def _check_cells(model: ModelSpec, p: _Problems) -> None:
-    """Build every cell's Setting once, reporting what the engine would refuse."""
-    for depth in model.depths:
-        for width in model.widths:
-            try:
-                model.setting(depth, width)
-            except SettingError as err:
-                for line in err.problems:
-                    field, _, rest = line.partition(": ")
-                    p.add(f"model.{field} (cell depth={depth}, width={width}): {rest}")
+def _check_cells(cfg: StudyConfig, p: _Problems) -> None:
+    """Build every cell's Setting once, reporting what the engine would refuse; cell names
+    must differ (each is an Optuna study); a diagonal sweep needs two trained layers."""
+    names: set[str] = set()
+    for i, model in enumerate(cfg.models):
+        where = f"model[{i + 1}]" if len(cfg.models) > 1 else "model"
+        for act in model.activations():
+            for depth in model.depths:
+                for width in model.widths:
+                    try:
+                        setting = model.setting(depth, width, act)
+                    except SettingError as err:
+                        for line in err.problems:
+                            field, _, rest = line.partition(": ")
+                            p.add(f"{where}.{field} (cell depth={depth}, width={width}): "
+                                  f"{rest}")
+                        continue
+                    if cfg.search.is_diagonal and setting.layers < 2:
+                        p.add(f"{where}.depth: a diagonal sweep splits a budget over at "
+                              f"least two trained layers; use depth >= 3 (got {depth})")
+    for cell in [] if p.lines else cfg.cells():
+        if cell.name in names:
+            p.add(f"model: two cells are both named {cell.name}; give each [[model]] "
+                  "table a different family, activation, data or target")
+        names.add(cell.name)
 
 
-def _check_budgets(model: ModelSpec, search: SearchSpec, p: _Problems) -> None:
+def _check_budgets(cfg: StudyConfig, p: _Problems) -> None:
     """A diagonal_alpha table must give exponents for every family of the study."""
-    if search.diagonal_alpha is None:
+    if cfg.search.diagonal_alpha is None:
         return
-    for depth in model.depths:
-        family = model.family or ("matrix" if depth == 2 else "readout")
-        if not search.exponents(family):
-            p.add(f"search.diagonal_alpha (cell depth={depth}): no exponents for the {family} "
-                  f"family; add {family} = [...] to the table")
+    for depth, _, _, setting in _settings(cfg):
+        if not cfg.search.exponents(setting.family):
+            p.add(f"search.diagonal_alpha (cell depth={depth}): no exponents for the "
+                  f"{setting.family} family; add {setting.family} = [...] to the table")
 
 
-def _check_theory(model: ModelSpec, train: TrainSpec, search: SearchSpec,
-                  p: _Problems) -> None:
+def _check_theory(cfg: StudyConfig, p: _Problems) -> None:
     """Refuse a theory objective or train.measure = false where the theory is absent."""
     from layerlr.theory.scope import absent_reason  # torch-free
 
+    train, search = cfg.train, cfg.search
     if train.measure and search.objective != "theory":
         return
-    if not train.measure:
-        key, steps = "train.measure", train.steps
-        need = f"false needs the exact theory at every step up to {steps}"
-    else:
-        steps = search.objective_step or train.steps
-        key, need = "search.objective", f"'theory' needs the exact theory after step {steps}"
-    for depth in model.depths:
-        for width in model.widths:
-            try:
-                reason = absent_reason(model.setting(depth, width), steps)
-            except SettingError:
-                continue  # reported by _check_cells
-            if reason:
-                p.add(f"{key} (cell depth={depth}, width={width}): {need}, but {reason}")
+    for depth, width, step, setting in _settings(cfg):
+        if not train.measure:
+            key, steps = "train.measure", train.steps
+            need = f"false needs the exact theory at every step up to {steps}"
+        else:
+            key, steps = "search.objective", step
+            need = f"'theory' needs the exact theory after step {steps}"
+        reason = absent_reason(setting, steps)
+        if reason:
+            p.add(f"{key} (cell depth={depth}, width={width}): {need}, but {reason}")
 
 
 class _Problems:
@@ -474,7 +605,7 @@ class _Problems:
         return value
 
     def integer(self, table: dict, key: str, default: int | None = None,
-                minimum: int | None = None) -> int | None:
+                minimum: int | None = None, maximum: int | None = None) -> int | None:
         value = self._get(table, key)
         if value is None:
             return default
@@ -483,6 +614,9 @@ class _Problems:
             return default
         if minimum is not None and value < minimum:
             self.add(f"{key}: must be >= {minimum}, got {value}")
+            return default
+        if maximum is not None and value > maximum:
+            self.add(f"{key}: must be <= {maximum}, got {value}")
             return default
         return value
 

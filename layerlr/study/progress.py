@@ -30,13 +30,14 @@ class Progress:
 
     def lines(self) -> list[str]:
         out = []
+        width = max([14] + [len(run.cell.name) for run in self.runs])  # mlp names are long
         for run in self.runs:
             elapsed = max(time.monotonic() - run.started, 1e-9)
             rate = run.told / elapsed
             left = run.target - run.complete
             eta = f"{left / rate:6.0f} s" if rate > 0 and left > 0 else "     - "
             best = "-" if run.best is None else f"{run.best:.6g}"
-            out.append(f"  {run.cell.name:>14}  {run.complete:6d}/{run.target:<6d} "
+            out.append(f"  {run.cell.name:>{width}}  {run.complete:6d}/{run.target:<6d} "
                        f"best {best:>11}  {rate:8.1f} trials/s  ETA {eta}"
                        + (f"  failed {run.failed}" if run.failed else ""))
         return out

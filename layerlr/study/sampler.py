@@ -158,7 +158,7 @@ class CellSampler:
 
     def _tell_results(self, study: optuna.Study, trials: list, batch: Batch,
                       outcome: Outcome, told: Told) -> None:
-        step = self.cfg.objective_step
+        step = self.cells[batch.cell].objective_step  # a study may list several
         for trial, result, schedule in zip(trials, outcome.results, batch.schedules):
             result.update(schedule=schedule, **{k: outcome.worker.get(k)
                                                 for k in ("node", "node_ip", "device")})

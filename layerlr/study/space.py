@@ -22,7 +22,7 @@ from typing import Any
 from layerlr.schedules import diagonal
 from layerlr.study.config import DEFAULT_ALPHA, Cell, StudyConfig
 
-DEFAULT_EXPONENT = {"matrix": (0.5, 1.7), "readout": (-1.0, 1.0)}
+DEFAULT_EXPONENT = {"matrix": (0.5, 1.7), "readout": (-1.0, 1.0), "mlp": (-1.0, 1.0)}
 
 
 def diagonal_points(cfg: StudyConfig, cell: Cell) -> list[tuple[float, list[float]]]:

@@ -19,14 +19,16 @@ def _studies(url: str, study: str | None) -> list[optuna.Study]:
 
 def status_table(url: str, study: str | None = None) -> str:
     """One line per cell: counts by state and the best value."""
-    rows = [f"{'study':<24} {'cell':<14} {'complete':>8} {'failed':>6} {'running':>7} "
+    studies = _studies(url, study)
+    width = max([14] + [len(split_name(s.study_name)[1]) for s in studies])  # cell names
+    rows = [f"{'study':<24} {'cell':<{width}} {'complete':>8} {'failed':>6} {'running':>7} "
             f"{'queued':>6}  best"]
-    for s in _studies(url, study):
+    for s in studies:
         trials = s.get_trials(deepcopy=False)
         count = {state: sum(t.state == state for t in trials) for state in TrialState}
         best = min((t.value for t in trials if t.state == TrialState.COMPLETE), default=None)
         name, cell = split_name(s.study_name)
-        rows.append(f"{name:<24} {cell:<14} {count[TrialState.COMPLETE]:>8} "
+        rows.append(f"{name:<24} {cell:<{width}} {count[TrialState.COMPLETE]:>8} "
                     f"{count[TrialState.FAIL]:>6} {count[TrialState.RUNNING]:>7} "
                     f"{count[TrialState.WAITING]:>6}  {'-' if best is None else f'{best:.6g}'}")
     if len(rows) == 1:
@@ -43,6 +45,16 @@ def best_table(url: str, study: str | None = None, top: int = 3) -> str:
         out.append(f"{s.study_name}")
         for t in done:
             out.append(f"  trial {t.number:>5}  value {t.value:.6g}")
-            for step, rates in enumerate(trial_result(t)["schedule"], start=1):
-                out.append(f"      step {step}: " + "  ".join(f"{r:.6g}" for r in rates))
+            out += _schedule_lines(trial_result(t)["schedule"])
     return "\n".join(out) if out else "no studies in this storage"
+
+
+def _schedule_lines(schedule: list[list[float]]) -> list[str]:
+    """One line per run of steps with the same rates ("steps 2-50: ...")."""
+    out, start = [], 0
+    for end in range(1, len(schedule) + 1):
+        if end == len(schedule) or schedule[end] != schedule[start]:
+            steps = f"step {start + 1}" if end == start + 1 else f"steps {start + 1}-{end}"
+            out.append(f"      {steps}: " + "  ".join(f"{r:.6g}" for r in schedule[start]))
+            start = end
+    return out

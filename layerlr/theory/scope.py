@@ -21,6 +21,8 @@ def setting_kind(setting: Setting) -> str:
     gaussian too, see :mod:`.readout`).
     """
     s = setting
+    if s.family == "mlp":  # no theory beyond linear networks (SPEC 10)
+        return ABSENT
     if s.init != "orthogonal" or s.data != "whitened" or s.d != s.width:
         return ABSENT
     if s.family == "matrix":
@@ -46,6 +48,8 @@ def absent_reason(setting: Setting, steps: int) -> str | None:
     known = exact_steps(setting, steps)
     if known == steps:
         return None
+    if setting.family == "mlp":
+        return "there is no exact theory for the mlp family (SPEC 10)"
     if known == 0 and setting_kind(setting) == ABSENT:
         needs = ("noise = 0, target = 'orthogonal'" if setting.family == "matrix"
                  else "noise = 0 or target = 'gaussian'")

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from layerlr.report.best import Best, best_schedules, width_scaling
+from layerlr.report.best import Best, best_schedules, carry_over, width_scaling
 
 
 def frame(schedules, losses, values):
@@ -58,3 +58,26 @@ def test_slope_and_error_agree_with_numpy_least_squares():
 def test_two_widths_give_a_slope_without_error_one_width_nothing():
     rows = width_scaling([fake_best(64, 1.0), fake_best(128, 1.1), fake_best(64, 1.0, depth=3)])
     assert len(rows) == 1 and rows[0].slope == pytest.approx(0.1) and rows[0].se is None
+
+
+def test_winners_of_each_objective_step_measured_at_the_other():
+    """Two cells of one network searched for steps 1 and 2: hand-made per-seed losses."""
+    def rows(values, per_seed):
+        out = []
+        for trial, (value, losses) in enumerate(zip(values, per_seed)):
+            for step, seeds in enumerate(losses, start=1):
+                out.append({"trial": trial, "step": step, "value": value,
+                            "loss_population_seeds": seeds})
+        return pd.DataFrame(out)
+
+    first = rows([0.5, 0.6], [([0.5, 0.5], [0.9, 0.7]), ([0.6, 0.6], [0.2, 0.2])])
+    second = rows([0.4, 0.3], [([0.7, 0.7], [0.4, 0.4]), ([0.8, 0.8], [0.3, 0.3])])
+    out = {(c.winner_of, c.step): c for c in carry_over(
+        [("relu-digits-L3-h8-obj1", first), ("relu-digits-L3-h8-obj2", second),
+         ("L3-h8", first)], "population")}
+    assert set(out) == {(1, 1), (1, 2), (2, 1), (2, 2)}
+    assert out[1, 2].cell == "relu-digits-L3-h8" and out[1, 2].trial == 0
+    assert out[1, 2].loss == pytest.approx(0.8) and out[1, 2].se == pytest.approx(0.1)
+    assert out[1, 2].gap == pytest.approx(0.5) and out[1, 2].gap_se == pytest.approx(0.1)
+    assert out[2, 1].trial == 1 and out[2, 1].gap == pytest.approx(0.3)
+    assert out[2, 2].gap == 0 and out[1, 1].gap == 0

@@ -72,6 +72,9 @@ def test_points_that_do_not_bracket_the_equal_split_make_no_line():
     (2, ["maximum", "undecided"], "no"),
     (3, ["minimum"], "yes"),
     (2, [], "undecided"),
+    (1, ["sloped", "maximum"], "yes"),  # a slope: the optimum is off the equal split
+    (1, ["sloped", "minimum"], "no"),
+    (2, ["minimum", "sloped"], "no"),
 ])
 def test_claims_over_budgets(step, verdicts, expected):
     assert curvature.claim(step, verdicts) == expected
@@ -94,3 +97,19 @@ def test_a_rest_sweep_is_tested_along_the_split_of_the_later_steps():
     (first,) = curvature.lines(rows, 1)
     np.testing.assert_allclose(first.u, u)  # along the step-2 split, in its order
     assert curvature.exact(first, first.rows["loss_theory"].to_numpy()).verdict == "undecided"
+
+
+def test_slope_at_the_equal_split_seed_by_seed():
+    """A parabola with a tilt: its slope at u = 1/2, per seed, and when it counts."""
+    rng = np.random.default_rng(2)
+    u = np.arange(1, 20) / 20
+    tilt = rng.normal(0.8, 0.05, size=6)  # dL/du at u = 1/2, per seed
+    losses = 1.0 + tilt[None, :] * (u[:, None] - 0.5) + 2.0 * (u[:, None] - 0.5) ** 2
+    line = curvature.lines(line_rows(400.0, u, losses), 1)[0]
+    got = curvature.measured(line, np.stack(line.rows["loss_population_seeds"]), "float64")
+    assert got.slope == pytest.approx(tilt.mean(), rel=1e-9)
+    assert got.slope_se == pytest.approx(tilt.std(ddof=1) / np.sqrt(6), rel=1e-9)
+    assert got.sloped and got.verdict == "minimum"  # convex, but not stationary
+    assert got.position == "sloped"
+    flat = 1.0 + rng.normal(0, 0.05, size=(1, 6)) * (u[:, None] - 0.5) + (u[:, None] - 0.5) ** 2
+    assert not curvature.measured(line, flat, "float64").sloped

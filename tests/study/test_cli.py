@@ -31,6 +31,14 @@ n_trials = 4
     (GOOD.replace("n_trials = 4", 'n_trials = 4\nsampler = "annealing"'),
      "search.sampler: 'annealing' is not allowed"),
     ("name = 'x'\n[model\n", "broken TOML"),
+    (GOOD.replace("width = 8", 'width = 8\nfamily = "mlp"\nactivation = "swish"'),
+     "model.activation: 'swish' is not allowed"),
+    (GOOD.replace("width = 8", 'width = 8\nactivation = "relu"'),
+     "model.activation: only family = \"mlp\""),
+    (GOOD.replace("width = 8", 'width = 8\nfamily = "mlp"\ndata = "digits"\nn = 100'),
+     "model.n: the digits data set fixes n"),
+    (GOOD.replace("width = 8", 'width = 8\nfamily = "mlp"\ndata = "digits"\n'
+                  'target = "teacher"'), "the digits data set has its own labels"),
 ])
 def test_bad_study_files_exit_2_with_a_line_naming_the_key(tmp_path, text, needle):
     study = tmp_path / "s.toml"

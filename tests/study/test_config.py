@@ -60,6 +60,21 @@ def with_(section: str, **values):
     (with_("search", rates="free", exponent=[1, 400]), "search.exponent (width 16): the larg"),
     (with_("search", sampler="grid", diagonal_alpha=[400.0]), "search.diagonal_alpha (width"),
     (with_("resources", cpus_per_worker=0.0001), "resources.cpus_per_worker: must be >= 0.5"),
+    (with_("train", steps=101), "train.steps: must be <= 100"),
+    (with_("model", family="mlp", activation="softplus"), "model.activation: 'softplus' is not"),
+    (with_("model", activation="relu"), "model.activation: only family = \"mlp\""),
+    (with_("model", family="readout", activation="linear"),
+     "model.activation: only family = \"mlp\" takes an activation (the readout family"),
+    (with_("model", family="mlp", data="digits", init="gaussian", n=100),
+     "model.n: the digits data set fixes n"),
+    (with_("model", family="mlp", data="diabetes", init="gaussian", d=10),
+     "model.d: the diabetes data set fixes d = 10"),
+    (with_("model", family="mlp", data="digits", init="gaussian", target="teacher"),
+     "model.target (cell depth=3, width=16): the digits data set has its own labels"),
+    (with_("model", family="mlp", depth=[1, 3]), "model.depth: every value must be an integer"),
+    (with_("model", family="mlp", data="digits", width=128),
+     "model.init (cell depth=3, width=128): orthogonal init needs d >= width"),
+    (with_("search", objective_step=[1, 3]), "search.objective_step: 3 is past the last step"),
 ])
 def test_bad_values_name_the_key(raw, key):
     with pytest.raises(StudyFileError) as info:
@@ -142,3 +157,28 @@ def test_measure_false_needs_the_theory_in_every_cell_and_step():
     raw["model"] = {"depth": 2, "width": 64, "target": "gaussian"}
     with pytest.raises(StudyFileError, match="no exact theory for this setting"):
         parse_study(raw)
+
+
+def test_mlp_cells_per_model_table_activation_and_objective_step():
+    cfg = parse_study({"name": "nl", "model": [
+        {"family": "mlp", "activation": ["relu", "tanh"], "depth": 3, "width": [16, 32],
+         "target": "sphere"},
+        {"family": "mlp", "depth": 3, "width": 16, "data": "digits", "init": "gaussian"}],
+        "train": {"steps": 50}, "search": {"objective_step": [2, 50]}})
+    names = [c.name for c in cfg.cells()]
+    assert names[:3] == ["relu-whitened-sphere-L3-h16-obj2", "relu-whitened-sphere-L3-h16-obj50",
+                         "relu-whitened-sphere-L3-h32-obj2"]
+    assert names[-1] == "relu-digits-L3-h16-obj50" and len(names) == 10
+    assert [c.objective_step for c in cfg.cells()[:2]] == [2, 50]
+    digits = cfg.cells()[-1].setting
+    assert (digits.activation, digits.d, digits.target) == ("relu", 64, None)
+    again = type(cfg).from_identity("nl", cfg.identity())
+    assert [c.name for c in again.cells()] == names and again.identity() == cfg.identity()
+
+
+def test_repeated_cells_and_diagonal_depth_two_are_refused():
+    same = {"family": "mlp", "depth": 3, "width": 16}
+    with pytest.raises(StudyFileError, match="two cells are both named"):
+        parse_study({"name": "x", "model": [same, dict(same, noise=0.1)]})
+    with pytest.raises(StudyFileError, match="at least two trained layers"):
+        parse_study({"name": "x", "model": dict(same, depth=2), "search": {"diagonal": [10]}})
