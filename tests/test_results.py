@@ -131,6 +131,7 @@ def test_activation_column_and_datasets_without_it_ask_for_a_rebuild(tmp_path):
 
     mlp = Setting(family="mlp", activation="tanh", depth=3, width=8, data="digits",
                   init="gaussian")
+    (tmp_path / "a").mkdir()
     parquet.write(tmp_path / "a", "s", "tanh-digits-L3-h8", mlp, TRAIN, [trial(0, 0.4)], 2,
                   set())
     parquet.write(tmp_path / "a", "s", "L3-h8", SETTING, TRAIN, [trial(0, 0.4)], 2, set())

@@ -23,8 +23,9 @@ from layerlr.study.faults import environment, fault
 from layerlr.study.sampler import Batch, Outcome
 
 DRAW_CACHE = 4  # cells whose draws an evaluator keeps
-THREADED_WIDTH = 512  # narrower cells run on one thread: their products are too small to
-# split, and idle threads spinning at each product's end cost more than they save
+THREADED_WIDTH = 512  # narrower linear cells run on one thread: their products are too
+# small to split, and idle threads spinning at each product's end cost more than they save
+# (an mlp's passes over its n training rows are large enough at any width)
 
 
 class Evaluator:
@@ -71,7 +72,8 @@ class Evaluator:
         cell = Setting(**setting)
         if not train.get("measure", True):  # the theory alone: nothing to draw or train
             return evaluate(cell, schedules, list(train["seeds"]), measure=False).per_schedule()
-        torch.set_num_threads(self.threads if cell.width >= THREADED_WIDTH else 1)
+        threaded = cell.family == "mlp" or cell.width >= THREADED_WIDTH
+        torch.set_num_threads(self.threads if threaded else 1)
         dtype = getattr(torch, train["dtype"])
         key = (tuple(sorted(setting.items())), tuple(train["seeds"]), train["protocol"],
                train["dtype"])

@@ -45,8 +45,8 @@ def with_(section: str, **values):
      "search.diagonal_steps: 'last' is not allowed"),
     (with_("search", diagonal_alpha={"matrix": [1.2]}),
      "search.diagonal_alpha (cell depth=3): no exponents for the readout family"),
-    (with_("search", diagonal_alpha={"readout": [0.2], "mlp": [1.0]}),
-     "search.diagonal_alpha.mlp: not a family"),
+    (with_("search", diagonal_alpha={"readout": [0.2], "conv": [1.0]}),
+     "search.diagonal_alpha.conv: not a family"),
     (with_("search", objective="theory", objective_step=2) | {"train": {"steps": 2}}
      | {"model": {"depth": 3, "width": 16, "init": "gaussian"}},
      "search.objective (cell depth=3, width=16): 'theory' needs the exact theory after step 2"),
