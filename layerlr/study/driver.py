@@ -534,8 +534,10 @@ class Execution:
         run = self.runs[told.cell]
         n = len(told.numbers)
         with self.lock:
-            run.in_flight -= n
+            run.in_flight -= told.asked or n
             run.queued += told.requeued
+            if told.queued:  # the queued trials an ask cut short left waiting
+                run.queued += max(0, told.asked - n)
             run.complete += told.complete
             run.told += told.complete
             run.failed += told.failed

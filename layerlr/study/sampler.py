@@ -30,6 +30,8 @@ from layerlr.study.space import diagonal_points, suggest
 from layerlr.study.storage import StorageSpec, flush, open_storage, study_name
 
 DIVERGED_VALUE = 1e6  # objective told for a diverged schedule: finite, so every sampler copes
+ASK_S = 0.5  # an ask returns after this long with the trials it has (TPE's cost per trial
+# grows with the study: a batch sized on cheap trials must not take minutes to ask)
 
 
 @dataclass
@@ -40,6 +42,8 @@ class Batch:
     numbers: list[int]
     schedules: list[list[list[float]]]
     ask_s: float = 0.0  # sampler time spent asking
+    asked: int = 0  # the trials the driver asked for (``numbers`` may hold fewer)
+    queued: bool = False  # the ask looked for queued trials first
 
 
 @dataclass
@@ -70,6 +74,8 @@ class Told:
     tell_s: float = 0.0
     worker_s: float = 0.0
     node: str | None = None
+    asked: int = 0  # as in the Batch
+    queued: bool = False
 
 
 class QueueAwareStudy(optuna.Study):
@@ -109,7 +115,8 @@ class CellSampler:
 
     def ask(self, cell: str, size: int, queued: bool = True) -> Batch:
         """Ask ``size`` trials of ``cell`` and suggest their schedules; queued trials
-        first, when ``queued`` says the cell may have some."""
+        first, when ``queued`` says the cell may have some. Fewer when asking takes
+        longer than ``ASK_S`` (at least one)."""
         start = time.perf_counter()
         study, spec = self.studies[cell], self.cells[cell]
         study.queued = queued
@@ -119,7 +126,9 @@ class CellSampler:
             schedules.append(suggest(trial, self.cfg, spec))
             numbers.append(trial.number)
             self.open[cell, trial.number] = trial
-        return Batch(cell, numbers, schedules, time.perf_counter() - start)
+            if time.perf_counter() - start > ASK_S:
+                break
+        return Batch(cell, numbers, schedules, time.perf_counter() - start, size, queued)
 
     def tell(self, batch: Batch, outcome: Outcome) -> Told:
         """Tell the batch's trials what ``outcome`` says, make it durable, return its rows.
@@ -134,7 +143,7 @@ class CellSampler:
         trials = [self.open.pop((batch.cell, n)) for n in batch.numbers]
         told = Told(batch.cell, batch.numbers, error=outcome.error, lost=outcome.lost,
                     ask_s=batch.ask_s, worker_s=outcome.worker.get("seconds", 0.0),
-                    node=outcome.worker.get("node"))
+                    node=outcome.worker.get("node"), asked=batch.asked, queued=batch.queued)
         if outcome.lost is not None:
             for trial in trials:
                 study.tell(trial, state=TrialState.FAIL)
