@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import queue
 import re
 import shutil
 import signal
@@ -58,6 +59,7 @@ RDB_BATCH = 32  # an RDB storage re-reads a study's unfinished trials on each as
 RAY_PAYS_S = 20.0  # a local run starts Ray when its projected time on one lane exceeds this
 CONNECT_S = 30  # longest wait for a Ray cluster given by --address
 LANE_JOIN_S = 120  # longest wait, when a run ends, for the local lane to finish its batch
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # both stop a run cleanly, twice at once
 
 
 class StudyChanged(RuntimeError):
@@ -381,13 +383,14 @@ class Execution:
         self.local: LocalLane | None = None
         self.ray: RayLanes | None = None
         self.stopping = False
+        self.signals = 0  # Ctrl-C and SIGTERM received
         self.turn = 0
         self.beat = self.grown = time.monotonic()
 
     # --- the loop ---------------------------------------------------------------------
 
     def run(self) -> None:
-        previous = signal.signal(signal.SIGTERM, _interrupt)
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in STOP_SIGNALS}
         wait = LANE_JOIN_S
         try:
             with self.summary.timed("loop"):
@@ -397,7 +400,8 @@ class Execution:
             self._abandon()
             raise
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
             if self.local is not None:
                 self.local.retire()  # it stops after its batch (or at its next storage error)
                 self.local.join(wait)
@@ -411,18 +415,28 @@ class Execution:
         else:
             self._start_local()
         while True:
-            try:
-                self._step()
-                if self._done():
-                    return
-            except KeyboardInterrupt:
-                if self.stopping:
-                    raise
-                self.stopping = self.summary.interrupted = True
-                if self.local is not None:
-                    self.local.retire()
-                self.echo(f"stopping: finishing the {self._flying()} trials in flight "
-                          "(Ctrl-C again to quit at once; a rerun resumes either way)")
+            if self.signals > 1:
+                raise KeyboardInterrupt  # in case library code swallowed the handler's
+            if self.signals and not self.stopping:
+                self._stop()
+            self._step()
+            if self._done():
+                return
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        """Ctrl-C or SIGTERM: the first asks the loop to stop cleanly (a flag, which no
+        library call in progress can swallow, as Ray's start-up did with the
+        KeyboardInterrupt), the second quits at once."""
+        self.signals += 1
+        if self.signals > 1:
+            raise KeyboardInterrupt
+
+    def _stop(self) -> None:
+        self.stopping = self.summary.interrupted = True
+        if self.local is not None:
+            self.local.retire()
+        self.echo(f"stopping: finishing the {self._flying()} trials in flight "
+                  "(Ctrl-C again to quit at once; a rerun resumes either way)")
 
     def _step(self) -> None:
         self._drain_local()
@@ -495,13 +509,11 @@ class Execution:
         while True:
             try:
                 item = self.local.out.get_nowait()
-            except Exception:
+            except queue.Empty:
                 return
             self._take(item)
 
     def _wait_local(self) -> None:
-        import queue
-
         try:
             with self.summary.timed("waiting"):
                 item = self.local.out.get(timeout=WAIT_S)
@@ -656,7 +668,8 @@ class Execution:
             self.echo("starting a local Ray for the samplers and evaluators")
             ray.init(address="local", log_to_driver=False, configure_logging=False,
                      dashboard_host=self.dashboard_host)
-            signal.signal(signal.SIGTERM, _interrupt)  # Ray installs its own
+            for sig in STOP_SIGNALS:  # Ray installs its own
+                signal.signal(sig, self._on_signal)
         self.summary.ray = True
         env = environment()
         options: dict[str, Any] = {"num_cpus": 0, "max_restarts": 0,
@@ -720,11 +733,6 @@ class Execution:
                         study.enqueue_trial(trial.params, user_attrs={"rerun_of": n})
                 except (ValueError, IndexError):
                     continue
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    """SIGTERM, taken as Ctrl-C: the run stops cleanly and a rerun resumes."""
-    raise KeyboardInterrupt
 
 
 def _diff(old: dict, new: dict, prefix: str = "") -> list[str]:
