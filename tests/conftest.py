@@ -17,3 +17,25 @@ def ray_address():
              configure_logging=False)
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def no_run_outlives_its_test(monkeypatch):
+    """Kill any ``layerlr`` process a test started and left running (a test that failed
+    while waiting for it), so that it cannot slow down the rest of the suite."""
+    import subprocess
+
+    started = []
+
+    class Tracked(subprocess.Popen):
+        def __init__(self, args, *rest, **kwargs):
+            super().__init__(args, *rest, **kwargs)
+            if any("layerlr" in str(a) for a in (args if isinstance(args, list) else [args])):
+                started.append(self)
+
+    monkeypatch.setattr(subprocess, "Popen", Tracked)
+    yield
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
