@@ -5,7 +5,8 @@ every time):
 
 - driver points ``asked``, ``told``, ``exported``: SIGKILL the driver;
 - ``worker-raise``: the worker's batch raises :class:`InjectedFault`;
-- ``worker-exit``: the worker process exits at once, as if its node died.
+- ``worker-exit``: the worker process exits at once, as if its node died; one worker of a
+  run does (its replacements live on, as they would after a real node death).
 
 Workers get the variable from the driver through Ray's runtime_env.
 """
@@ -14,6 +15,9 @@ from __future__ import annotations
 
 import os
 import signal
+import tempfile
+import uuid
+from pathlib import Path
 
 _COUNT: dict[str, int] = {}
 
@@ -32,10 +36,24 @@ def fault(point: str) -> None:
     if point == "worker-raise":
         raise InjectedFault(f"injected fault in batch {_COUNT[point]} of this worker")
     if point == "worker-exit":
-        os._exit(1)
+        if _first_of_the_run():
+            os._exit(1)
+        return
     os.kill(os.getpid(), signal.SIGKILL)
 
 
 def environment() -> dict[str, str]:
-    """The LAYERLR_ variables to hand to Ray workers."""
+    """The LAYERLR_ variables to hand to Ray workers, and a token naming this run."""
+    if os.environ.get("LAYERLR_FAULT"):
+        os.environ.setdefault("LAYERLR_FAULT_RUN", f"{os.getpid()}-{uuid.uuid4().hex[:8]}")
     return {k: v for k, v in os.environ.items() if k.startswith("LAYERLR_")}
+
+
+def _first_of_the_run() -> bool:
+    """True for the first process of the run that asks (a marker file decides)."""
+    marker = Path(tempfile.gettempdir()) / f"layerlr-fault-{os.environ.get('LAYERLR_FAULT_RUN')}"
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        return False
+    return True
