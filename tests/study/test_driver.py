@@ -113,7 +113,7 @@ def check_exact(results, cfg, target=None):
         assert (rows.state == "COMPLETE").all()
 
 
-@pytest.mark.parametrize("fault", ["asked:1", "asked:7", "told:4", "exported:9"])
+@pytest.mark.parametrize("fault", ["asked:7", "told:4", "exported:9"])  # + random moments below
 def test_sigkill_of_the_driver_then_rerun_is_exact(ray_address, make_study, tmp_path, fault):
     study = make_study(TPE)
     killed = run_cli(study, tmp_path / "res", ray_address, fault)
