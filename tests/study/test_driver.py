@@ -86,7 +86,7 @@ width = 24
 seeds = [1, 2]
 [search]
 sampler = "tpe"
-n_trials = 30
+n_trials = 16
 [resources]
 batch_size = 2
 """
@@ -124,7 +124,7 @@ def test_sigkill_of_the_driver_then_rerun_is_exact(ray_address, make_study, tmp_
 
 
 def test_sigkill_at_a_random_moment_then_rerun_is_exact(ray_address, make_study, tmp_path):
-    study = make_study(TPE.replace("n_trials = 30", "n_trials = 60"))
+    study = make_study(TPE.replace("n_trials = 16", "n_trials = 40"))
     results = tmp_path / "res"
     proc = subprocess.Popen([*COMMAND, "run", str(study),
                              "--results", str(results), "--address", ray_address, "--quiet"],
@@ -155,7 +155,7 @@ def test_sigkill_during_a_grid_study_then_rerun_runs_every_point_once(ray_addres
 
 
 def test_ctrl_c_stops_cleanly_and_a_rerun_resumes(ray_address, make_study, tmp_path):
-    study = make_study(TPE.replace("n_trials = 30", "n_trials = 80"))
+    study = make_study(TPE.replace("n_trials = 16", "n_trials = 60"))
     results = tmp_path / "res"
     proc = subprocess.Popen([*COMMAND, "run", str(study),
                              "--results", str(results), "--address", ray_address, "--quiet"],
@@ -208,7 +208,7 @@ def test_a_local_run_without_ray_equals_the_engine_and_resumes_exactly(make_stud
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_one_sigterm_or_ctrl_c_stops_with_no_trial_left_running(make_study, tmp_path, sig):
-    study = make_study(TPE.replace("n_trials = 30", "n_trials = 100000"))
+    study = make_study(TPE.replace("n_trials = 16", "n_trials = 100000"))
     results = tmp_path / "res"
     proc = start(study, results)
     wait_for_rows(results, proc)
@@ -220,7 +220,7 @@ def test_one_sigterm_or_ctrl_c_stops_with_no_trial_left_running(make_study, tmp_
 
 
 def test_a_second_ctrl_c_quits_at_once_without_a_traceback(ray_address, make_study, tmp_path):
-    study = make_study(TPE.replace("n_trials = 30", "n_trials = 100000"))
+    study = make_study(TPE.replace("n_trials = 16", "n_trials = 100000"))
     results = tmp_path / "res"
     proc = start(study, results, "--address", ray_address)
     wait_for_rows(results, proc)
@@ -236,7 +236,7 @@ def test_a_second_ctrl_c_quits_at_once_without_a_traceback(ray_address, make_stu
 
 
 def test_restart_waits_for_the_driver_that_runs_the_study(make_study, tmp_path):
-    study = make_study(TPE.replace("n_trials = 30", "n_trials = 100000"))
+    study = make_study(TPE.replace("n_trials = 16", "n_trials = 100000"))
     results = tmp_path / "res"
     proc = start(study, results)
     wait_for_rows(results, proc)
@@ -252,7 +252,7 @@ def test_on_ray_each_cell_is_sampled_in_a_process_of_its_own(ray_address, make_s
                                                               tmp_path):
     import json
 
-    study = make_study(TPE.replace("n_trials = 30", "n_trials = 12"))
+    study = make_study(TPE.replace("n_trials = 16", "n_trials = 12"))
     done = run_cli(study, tmp_path / "res", ray_address)
     assert done.returncode == 0, done.stderr
     logs = [json.loads(line) for line in (tmp_path / "res" / "optuna.log").open()]
