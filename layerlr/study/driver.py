@@ -57,6 +57,8 @@ GROW_S = 10  # how often the worker pool follows the cluster's size
 FAIL_STREAK = 3  # a cell whose batches fail this many times in a row with one error stops
 RDB_BATCH = 32  # an RDB storage re-reads a study's unfinished trials on each ask: cap them
 RAY_PAYS_S = 20.0  # a local run starts Ray when its projected time on one lane exceeds this
+RAY_PAYS_CPUS = 4  # ... on a machine with this many CPUs: on 2 cores a local Ray's samplers
+# and evaluator halve the rate of tiny trials (benchmarks/throughput.py, scaling table)
 CONNECT_S = 30  # longest wait for a Ray cluster given by --address
 LANE_JOIN_S = 120  # longest wait, when a run ends, for the local lane to finish its batch
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # both stop a run cleanly, twice at once
@@ -650,7 +652,7 @@ class Execution:
         """Whether starting Ray now beats finishing on the local lane: more than one cell
         can use the machine's CPUs in parallel and the projected local time is long."""
         open_runs = [r for r in self.runs.values() if r.remaining > 0]
-        if self.stopping or len(open_runs) < 2 or self.node["cpus"] < 2:
+        if self.stopping or len(open_runs) < 2 or self.node["cpus"] < RAY_PAYS_CPUS:
             return False
         # a cell's first batch pays its draws and warm-up: project from the later ones
         projected = sum(r.remaining * r.cost for r in open_runs if r.batches >= 2)
