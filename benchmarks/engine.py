@@ -16,7 +16,7 @@ import argparse
 import time
 
 import torch
-from table import print_table
+from table import best_of, print_table
 
 from layerlr import Setting, constant, diagonal, evaluate
 from layerlr.draws import from_raw, raw_draws
@@ -81,16 +81,6 @@ def engine_flops(setting: Setting, schedules: int, seeds: int) -> float:
     k = setting.layers
     per_step = 2 * h * h * (2 * k - 1 + 1) + 2 * r * h  # chains, Sigma u, Z u
     return seeds * schedules * 2 * per_step
-
-
-def best_of(repeats: int, fn):
-    """(result, fastest wall time) of ``repeats`` calls."""
-    times, out = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return out, min(times)
 
 
 def run(name: str, setting: Setting, budget: float, seeds: list[int], repeats: int,

@@ -15,10 +15,9 @@ linear teacher, whose population loss is estimated on the population inputs.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
-from table import print_table
+from table import best_of, print_table
 
 from layerlr import Setting, constant, evaluate
 from layerlr.mlp_draws import MlpDraw, draw_mlp
@@ -63,15 +62,6 @@ def per_schedule_loop(draws: MlpDraw, rates: torch.Tensor) -> dict[str, torch.Te
                         out["empirical"][si, bi, t] = (f(draws.x_test[si], ws)
                                                        - draws.y_test[si]).square().mean()
     return out
-
-
-def best_of(repeats: int, fn):
-    times, out = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return out, min(times)
 
 
 def run(name: str, setting: Setting, schedules: int, seeds: list[int], steps: int,

@@ -1,6 +1,18 @@
-"""Print benchmark rows (dicts with the same keys) as an aligned table."""
+"""What the benchmarks share: timing a call, printing rows as an aligned table."""
 
 from __future__ import annotations
+
+import time
+
+
+def best_of(repeats: int, fn):
+    """(result, fastest wall time) of ``repeats`` calls."""
+    times, out = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - start)
+    return out, min(times)
 
 
 def print_table(rows: list[dict], first: int, rest: int) -> None:
