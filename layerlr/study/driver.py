@@ -122,10 +122,11 @@ class RunSummary:
     def per_trial(self) -> dict[str, float]:
         """Seconds per told trial by activity: ask and tell (in the samplers, storage
         included), evaluate (in the evaluators), parquet and driver (the driver's loop
-        less its waiting and Parquet writes), and wall (the whole run)."""
+        less its waiting, Parquet writes and Ray's start-up), and wall (the whole run)."""
         n = max(self.told, 1)
         s = self.seconds
-        driver = s.get("loop", 0.0) - s.get("waiting", 0.0) - s.get("parquet", 0.0)
+        driver = (s.get("loop", 0.0) - s.get("waiting", 0.0) - s.get("parquet", 0.0)
+                  - s.get("startup", 0.0))
         return {"ask": s.get("ask", 0.0) / n, "evaluate": s.get("worker", 0.0) / n,
                 "tell": s.get("tell", 0.0) / n, "parquet": s.get("parquet", 0.0) / n,
                 "driver": max(driver, 0.0) / n, "wall": self.wall / n}
@@ -534,7 +535,8 @@ class Execution:
 
         events = self.ray.events()
         if not events:
-            time.sleep(WAIT_S if self.local is None else 0.02)
+            with self.summary.timed("waiting"):
+                time.sleep(WAIT_S if self.local is None else 0.02)
             return
         with self.summary.timed("waiting"):
             ready, _ = ray.wait(events, num_returns=1, timeout=WAIT_S)
@@ -661,6 +663,10 @@ class Execution:
     def _start_ray(self) -> None:
         """Start or join Ray, then its samplers and evaluators (the local lane works on
         meanwhile, and retires once they are up)."""
+        with self.summary.timed("startup"):
+            self._start_ray_lanes()
+
+    def _start_ray_lanes(self) -> None:
         import ray
 
         from layerlr.study.faults import environment
