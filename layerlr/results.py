@@ -162,7 +162,7 @@ def write_table(results: str | Path, study: str, cell: str, rows: pa.Table,
         pq.write_table(rows, tmp, write_page_checksum=True)
         os.replace(tmp, folder / name)
     except OSError as err:
-        if not results.is_dir():
+        if isinstance(err, FileNotFoundError) or not results.is_dir():  # gone, or going
             raise ResultsError(f"the results directory {results} was deleted during the run; "
                                "the run cannot go on") from None
         raise ResultsError(f"cannot write results to {folder}: {err.strerror or err}; "
