@@ -4,7 +4,10 @@ The training data enter the dynamics only through ``sigma = X^T X / n`` and
 ``c = X^T y / n`` (SPEC section 4), and the train loss also through a least-squares fit F
 of the labels (``fit``, ``fit_residual``, ``fit_loss``, see
 :func:`layerlr.dynamics.train_loss`); they are computed here, once per seed, and the
-n x d matrix X is dropped. The test set is kept as a root ``Z`` with
+n x d matrix X is dropped. Whitened data have ``X^T X = n I`` by definition (SPEC 2);
+``Draw.whitened`` says so, and the matrix family then takes Sigma = I exactly, skipping
+its h x h x h products with Sigma (the readout family keeps the computed ``sigma``: its
+products with it are cheap, and so it equals the mlp family's linear case draw for draw). The test set is kept as a root ``Z`` with
 ``Z^T Z = x_test^T x_test / m``, so the empirical test loss is ``|Z (M - beta)|^2``.
 
 Two protocols:
@@ -52,6 +55,7 @@ class Draw:
     fit_residual: Tensor  # (S, d, o) = Sigma F - c, zero up to rounding
     fit_loss: Tensor  # (S,) = |X F - y|_F^2 / n, the least train loss times 2
     test_root: Tensor  # (S, r, d), r = min(m, d): Z^T Z = x_test^T x_test / m
+    whitened: bool = False  # X^T X = n I (SPEC 2); then fit = c
 
     @property
     def seeds(self) -> int:
@@ -89,10 +93,10 @@ def from_raw(raws: list[dict], device: str | torch.device = "cpu",
     per_seed = [_statistics(raw, device, dtype) for raw in raws]
     fields = per_seed[0].keys()
     stacked = {k: None if per_seed[0][k] is None else torch.stack([p[k] for p in per_seed])
-               for k in fields if k != "weights"}
+               for k in fields if k not in ("weights", "whitened")}
     weights = [torch.stack([p["weights"][i] for p in per_seed])
                for i in range(len(per_seed[0]["weights"]))]
-    return Draw(weights=weights, **stacked)
+    return Draw(weights=weights, whitened=per_seed[0]["whitened"], **stacked)
 
 
 class Sampler:
@@ -164,7 +168,7 @@ def linear_draws(setting: Setting, rng: Sampler) -> dict[str, object]:
             readout, beta = readout / readout.norm(), beta / beta.norm()
         readout = readout[:, 0]
     return {"x_test": x_test, "weights": weights, "x": x, "noise": noise,
-            "readout": readout, "beta": beta}
+            "readout": readout, "beta": beta, "whitened": s.data == "whitened"}
 
 
 def _statistics(raw: dict, device: str | torch.device, dtype: torch.dtype) -> dict:
@@ -175,17 +179,24 @@ def _statistics(raw: dict, device: str | torch.device, dtype: torch.dtype) -> di
     n, m = x.shape[0], x_test.shape[0]
     x_beta = x @ beta
     y = x_beta + to(raw["noise"])
-    fit, fit_residual, fit_loss = _fit(x, beta, x_beta, y)
+    c = x.T @ y / n
+    whitened = bool(raw.get("whitened", False))
+    if whitened:  # X^T X = n I: c is the least-squares fit of y
+        miss = x @ c - y
+        fit, fit_residual, fit_loss = c, x.T @ miss / n, (miss * miss).sum() / n
+    else:
+        fit, fit_residual, fit_loss = _fit(x, beta, x_beta, y)
     return {
         "weights": [to(w) for w in raw["weights"]],
         "readout": to(raw["readout"]),
         "beta": beta,
         "sigma": x.T @ x / n,
-        "c": x.T @ y / n,
+        "c": c,
         "fit": fit,
         "fit_residual": fit_residual,
         "fit_loss": fit_loss,
         "test_root": _test_root(x_test, m),
+        "whitened": whitened,
     }
 
 

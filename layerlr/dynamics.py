@@ -29,12 +29,15 @@ class Forward:
     (Z M)^T (S, B, h, r). readout: ``map`` is u (S, B, d), ``residual`` Sigma u - c,
     and ``chain`` holds v_l = W_{l+1}...W_K a, each (S, B, h).
     ``residual`` and ``test_map`` are None for the surrogate, which needs neither.
+    ``exact``: the losses (S, B) themselves, where they were had without the map
+    (the matrix family's step 1); ``map`` is then None.
     """
 
-    map: Tensor
+    map: Tensor | None
     residual: Tensor | None = None
     test_map: Tensor | None = None
     chain: list[Tensor] = field(default_factory=list)
+    exact: dict[str, Tensor] | None = None
 
 
 class Dynamics:
@@ -58,6 +61,11 @@ class Dynamics:
         state = self.step(draw, state, fwd, rates, signal_only)
         return state, self.forward(draw, state, with_residual=not signal_only)
 
+    def surrogate_losses(self, draw: Draw, prepared: object, rates: Tensor) -> Tensor | None:
+        """The surrogate's population loss (S, B, T) for ``rates`` (B, T, K) without
+        running it, where the family has a closed way; None: run it step by step."""
+        return None
+
 
 @dataclass
 class Combination:
@@ -70,11 +78,14 @@ class Combination:
 class MatrixDynamics(Dynamics):
     """f(x) = x^T W1 W2 / h; state ``[W1 (S, B, d, h), W2 (S, B, h, h)]`` (SPEC 1, 4).
 
-    Maps are kept transposed (h x d): then Sigma M = (M^T Sigma)^T and Z M are single
-    products of contiguous tensors, with no copies of the B per-schedule matrices.
-    One instance serves one evaluation: it keeps the big per-schedule outputs of step 1
-    and 2 in buffers reused from one chunk of schedules to the next, since fresh memory
-    costs page faults (about a sixth of the time at h = 1000 on a CPU).
+    Step 1 costs O(B) per schedule (quadratic forms in per-seed Gram matrices, see
+    :meth:`first_step`), step 2 combines per-seed products (:meth:`_second_step`) and
+    forms each schedule's M once; later steps are plain products. Whitened data take
+    Sigma = I (SPEC 2). Maps are kept transposed (h x d): then Sigma M = (M^T Sigma)^T
+    and Z M are single products of contiguous tensors, with no copies of the B
+    per-schedule matrices. One instance serves one evaluation: it keeps the big
+    per-schedule outputs in buffers reused from one chunk of schedules to the next,
+    since fresh memory costs page faults (about a sixth of the time at h = 1000 on a CPU).
     """
 
     def __init__(self) -> None:
@@ -101,17 +112,22 @@ class MatrixDynamics(Dynamics):
                 reuse: Forward | None = None) -> Forward:
         """M^T, and for GD (Sigma M - c)^T and (Z M)^T.
 
-        ``reuse``, a Forward no longer needed, lends its tensors as outputs: fresh
-        memory costs page faults, a large part of the time at h = 1000 on a CPU.
+        The outputs go to this instance's buffers (``reuse`` is not needed): the
+        previous Forward is spent once the step from it was taken.
         """
         w1, w2 = state
-        old = reuse if reuse is not None else Forward(None)
-        mt = torch.matmul(w2.mT, w1.mT, out=_fits(old.map, w1, w2.shape[-1], w1.shape[-2]))
-        mt.div_(w1.shape[-1])  # M^T = W2^T W1^T / h, (S, B, h, d)
+        (s, b, d, h), r = w1.shape, draw.test_root.shape[-2]
+        mt = torch.matmul(w2.mT, w1.mT, out=self.buffer("map", (s, b, h, d), w1))
+        mt.div_(h)  # M^T = W2^T W1^T / h, (S, B, h, d)
         if not with_residual:
             return Forward(mt)
-        residual = right_mul(mt, draw.sigma, out=old.residual).sub_(draw.c.mT[:, None])
-        return Forward(mt, residual, right_mul(mt, draw.test_root.mT, out=old.test_map))
+        c, residual = draw.c.mT[:, None], self.buffer("residual", mt.shape, mt)
+        if draw.whitened:  # Sigma = I: no product (SPEC 2)
+            torch.sub(mt, c, out=residual)
+        else:
+            right_mul(mt, draw.sigma, out=residual).sub_(c)
+        test_map = right_mul(mt, draw.test_root.mT, out=self.buffer("test_map", (s, b, h, r), mt))
+        return Forward(mt, residual, test_map)
 
     def step(self, draw: Draw, state: list[Tensor] | Combination, fwd: Forward,
              rates: Tensor, signal_only: bool) -> list[Tensor]:
@@ -128,67 +144,110 @@ class MatrixDynamics(Dynamics):
                      signal_only: bool) -> list[Tensor]:
         """Step 2 from a step-1 state that is still a combination of per-seed matrices.
 
-        With W1' = sum_j a_j A_j, W2' = sum_j b_j B_j and R1 = sum_k r_k P_k, the step-2
-        gradients are sums of the per-seed products P_k B_j^T and A_j^T P_k that
-        :meth:`prepare` made: no per-schedule product at all.
+        With W1' = a0 W1 + a1 G1, W2' = b0 W2 + b1 G2 and R1 = sum_k r_k P_k (P_0 = R0,
+        r_0 = 1), the step-2 gradients R1 W2'^T / h and W1'^T R1 / h are sums of the
+        per-seed products that :meth:`prepare` made (its ``w1_next``, ``w2_next``), with
+        P_0 W2^T / h = G1 and W1^T P_0 / h = G2 folded into the G1, G2 coefficients:
+        no per-schedule product at all.
         """
         p, a, b = state.prepared, state.coef["w1"], state.coef["w2"]
-        r = state.coef.get("residual", torch.ones_like(a[:, :1]))  # (B, k)
-        eta = rates.to(a.dtype) / draw.weights[0].shape[-1]
-        c1 = (r[:, :, None] * b[:, None, :]).flatten(1) * -eta[:, :1]  # (B, k*2)
-        c2 = (a[:, :, None] * r[:, None, :]).flatten(1) * -eta[:, 1:]  # (B, 2*k)
-        return [self.combine("w1", torch.cat([a, c1], 1), p["w1_next"]),
-                self.combine("w2", torch.cat([b, c2], 1), p["w2_next"])]
+        r = state.coef.get("residual", torch.ones_like(a[:, :1]))  # (B, k), r_0 = 1
+        e1, e2 = rates.to(a.dtype).T[:, :, None]  # (B, 1) each
+        g1 = -e1[:, None] * r[:, 1:, None] * b[:, None, :]  # (B, k-1, 2): P_k W2^T, P_k G2^T
+        g2 = -e2[:, None] * r[:, 1:, None] * a[:, None, :]  # (B, k-1, 2): W1^T P_k, G1^T P_k
+        c1 = [a[:, :1], a[:, 1:] - e1 * b[:, :1], -e1 * b[:, 1:], g1.flatten(1)]
+        c2 = [b[:, :1], b[:, 1:] - e2 * a[:, :1], -e2 * a[:, 1:], g2.flatten(1)]
+        return [self.combine("w1", torch.cat(c1, 1), p["w1_next"]),
+                self.combine("w2", torch.cat(c2, 1), p["w2_next"])]
 
-    def prepare(self, draw: Draw, signal_only: bool, steps: int) -> dict[str, Tensor]:
-        """The per-seed matrices that steps 1 and 2 of every schedule combine.
+    def prepare(self, draw: Draw, signal_only: bool, steps: int) -> dict:
+        """The per-seed work that steps 1 and 2 of every schedule combine.
 
         From the shared init, M1 = (W1 - e1 G1)(W2 - e2 G2)/h is a combination of four
-        per-seed matrices W1 W2, W1 G2, G1 W2, G1 G2 with coefficients
-        (1, -e2, -e1, e1 e2); so are Sigma M1 - c (with c at coefficient 1) and Z M1.
-        For ``steps > 1`` also the products that step 2 combines (see _second_step).
+        per-seed matrices W1 W2, W1 G2, G1 W2, G1 G2 (all / h) with coefficients
+        (1, -e2, -e1, e1 e2); so are Z M1 and R1 = Sigma M1 - c, of R0 = Sigma M0 - c
+        and Sigma times the other three (the surrogate's R1 = -c is R0 itself): step 1's
+        losses are quadratic forms in their Gram matrices (``first``, see
+        :func:`_first_grams`). For ``steps > 1`` also the products that step 2 combines
+        (see :meth:`_second_step`); the surrogate of up to two steps needs only the Gram
+        matrix of :meth:`surrogate_losses`. Whitened data (Sigma = I) need no product
+        with Sigma.
         """
         w1, w2 = draw.weights  # (S, d, h), (S, h, h)
         h = w1.shape[-1]
         m0 = w1 @ w2 / h
-        r0 = -draw.c if signal_only else draw.sigma @ m0 - draw.c
+        r0 = -draw.c if signal_only else _sigma_times(draw, m0) - draw.c
         g1, g2 = r0 @ w2.mT / h, w1.mT @ r0 / h
-        basis = torch.stack([m0, w1 @ g2 / h, g1 @ w2 / h, g1 @ g2 / h], 1).mT  # (S, 4, h, d)
-        out = {"map": basis.contiguous()}
-        if signal_only:
-            residual = -draw.c[:, None]  # (S, 1, d, h)
-        else:
-            sigma_m0 = (r0 + draw.c).mT[:, None]  # Sigma M0, already made for r0
-            out["residual"] = torch.cat([sigma_m0, right_mul(out["map"][:, 1:], draw.sigma),
-                                         draw.c.mT[:, None]], 1)
-            out["test_map"] = right_mul(basis, draw.test_root.mT)
-            residual = out["residual"].mT
+        maps = [m0, w1 @ g2 / h, g1 @ w2 / h, g1 @ g2 / h]
+        if signal_only and steps <= 2:  # see surrogate_losses
+            return {"gram": _surrogate_gram(draw, w1, w2, g1, g2, maps)}
+        residuals = [r0]  # P_k of _second_step, each (S, d, h)
+        if not signal_only:
+            residuals += [_sigma_times(draw, m) for m in maps[1:]]
+        out = {"first": _first_grams(draw, maps, residuals, signal_only)}
         if steps > 1:  # the per-seed products of step 2, see _second_step
-            a, b, rs = [w1, g1], [w2, g2], residual.unbind(1)
-            out["w1_next"] = torch.stack(a + [r @ bj.mT for r in rs for bj in b], 1)
-            out["w2_next"] = torch.stack(b + [aj.mT @ r for aj in a for r in rs], 1)
+            rest = residuals[1:]
+            out["w1_next"] = torch.stack([w1, g1, r0 @ g2.mT / h] + [
+                r @ b.mT / h for r in rest for b in (w2, g2)], 1)
+            out["w2_next"] = torch.stack([w2, g2, g1.mT @ r0 / h] + [
+                a.mT @ r / h for r in rest for a in (w1, g1)], 1)
         return out
 
-    def first_step(self, draw: Draw, prepared: dict[str, Tensor], rates: Tensor,
-                   signal_only: bool) -> tuple[Combination, Forward]:
-        """Step 1 of B schedules at O(B d h) cost: combinations of :meth:`prepare`'s.
+    def surrogate_losses(self, draw: Draw, prepared: dict[str, Tensor],
+                         rates: Tensor) -> Tensor | None:
+        """|M_t - beta|_F^2 of the surrogate after steps t <= 2, exactly, at O(B) cost.
 
-        The state is returned as a :class:`Combination`, which :meth:`step` uses to take
-        step 2 without per-schedule products.
+        The surrogate's residual is -c at every step, so after two steps
+        W1 = sum_i alpha_i A_i over A = (W1, G1, -c G2^T / h) and
+        W2 = sum_j beta_j B_j over B = (W2, G2, -G1^T c / h), with
+        alpha = (1, -e1 - e1', e1' e2) and beta = (1, -e2 - e2', e2' e1) (step 1: the
+        first two entries, 0 for the third; e = step-1 rates, e' = step-2 rates). So
+        M - beta is a combination of the nine per-seed products A_i B_j / h and beta,
+        and its squared norm a quadratic form in their Gram matrix (made in float64 by
+        :meth:`prepare`). None for longer runs. -> (S, B, T).
         """
-        e1, e2 = rates.to(draw.beta.dtype).T
+        if "gram" not in prepared:
+            return None
+        gram = prepared["gram"]  # (S, 10, 10)
+        e = rates.to(torch.float64)  # (B, T, 2)
+        zero, one = torch.zeros_like(e[:, 0, 0]), torch.ones_like(e[:, 0, 0])
+        e1, e2 = e[:, 0, 0], e[:, 0, 1]
+        steps = [(torch.stack([one, -e1, zero], 1), torch.stack([one, -e2, zero], 1))]
+        if e.shape[1] > 1:
+            f1, f2 = e[:, 1, 0], e[:, 1, 1]
+            steps.append((torch.stack([one, -e1 - f1, f1 * e2], 1),
+                          torch.stack([one, -e2 - f2, f2 * e1], 1)))
+        out = []
+        for alpha, beta in steps:
+            v = torch.cat([(alpha[:, :, None] * beta[:, None, :]).flatten(1), -one[:, None]], 1)
+            out.append(_quadratic(gram, v, v).clamp_min(0.0))
+        return torch.stack(out, -1)
+
+    def first_step(self, draw: Draw, prepared: dict, rates: Tensor,
+                   signal_only: bool) -> tuple[Combination, Forward]:
+        """Step 1 of B schedules at O(B) cost per schedule: no per-schedule matrix.
+
+        M1 - beta, Z (M1 - beta) and the train loss's M1 - F, Sigma M1 - c are
+        combinations, with coefficients u = (1, -e2, -e1, e1 e2) and +-1, of the
+        per-seed matrices of :func:`_first_grams`: each loss is a quadratic form in
+        their Gram matrix (float64), returned as the Forward's ``exact`` losses. The
+        state is a :class:`Combination`, which :meth:`step` uses to take step 2.
+        """
+        e1, e2 = rates.to(torch.float64).T
         one = torch.ones_like(e1)
-        coef = torch.stack([one, -e2, -e1, e1 * e2], 1)  # (B, 4)
-        fwd = Forward(self.combine("map", coef, prepared["map"]))
+        u = torch.stack([one, -e2, -e1, e1 * e2], 1)  # (B, 4)
+        gap, grams = torch.cat([u, -one[:, None]], 1), prepared["first"]  # gap: M1 - beta
+        exact = {"population": _quadratic(grams["population"], gap, gap).clamp_min(0.0)}
         if not signal_only:
-            fwd.residual = self.combine("residual", torch.cat([coef, -one[:, None]], 1),
-                                        prepared["residual"])
-            fwd.test_map = self.combine("test_map", coef, prepared["test_map"])
-        state = Combination(prepared, {"w1": torch.stack([one, -e1], 1),
-                                       "w2": torch.stack([one, -e2], 1)})
+            exact["empirical"] = _quadratic(grams["empirical"], gap, gap).clamp_min(0.0)
+            residual = torch.cat([u, one[:, None]], 1)  # Sigma M1 - c + (Sigma F - c)
+            exact["train"] = train_loss(_quadratic(grams["train"], gap, residual), 0.0,
+                                        draw.fit_loss.double())
+        state = Combination(prepared, {"w1": torch.stack([one, -e1], 1).to(draw.beta.dtype),
+                                       "w2": torch.stack([one, -e2], 1).to(draw.beta.dtype)})
         if not signal_only:
-            state.coef["residual"] = torch.cat([coef, -one[:, None]], 1)
-        return state, fwd
+            state.coef["residual"] = u.to(draw.beta.dtype)
+        return state, Forward(None, exact=exact)
 
     def losses(self, draw: Draw, fwd: Forward) -> dict[str, Tensor]:
         """Train, population and empirical test loss, each (S, B) (SPEC 2).
@@ -199,16 +258,23 @@ class MatrixDynamics(Dynamics):
         |a - b|^2 = |a|^2 - 2<a, b> + |b|^2, which loses every digit of float32 at
         small losses; the differences are written into one reused (S, B, h, d) buffer.
         """
+        if fwd.exact is not None:
+            return fwd.exact
         out = {"population": self.population(draw, fwd)}
-        gap = self.difference(fwd.map, draw.fit.mT)  # (M - F)^T, (S, B, h, d)
-        out["train"] = train_loss(dot(gap, fwd.residual), dot(gap, draw.fit_residual.mT),
-                                  draw.fit_loss)
+        if draw.whitened:  # Sigma = I, F = c: the residual is M - F, and Sigma F - c = 0
+            out["train"] = train_loss(sq_norm(fwd.residual), 0.0, draw.fit_loss)
+        else:
+            gap = self.difference(fwd.map, draw.fit.mT)  # (M - F)^T, (S, B, h, d)
+            out["train"] = train_loss(dot(gap, fwd.residual), dot(gap, draw.fit_residual.mT),
+                                      draw.fit_loss)
         z_beta = (draw.test_root @ draw.beta).mT  # (S, h, r)
         out["empirical"] = sq_norm(self.difference(fwd.test_map, z_beta))
         return out
 
     def population(self, draw: Draw, fwd: Forward) -> Tensor:
         """|M - beta|_F^2, the exact expectation over x ~ N(0, I) (SPEC 2). (S, B)."""
+        if fwd.exact is not None:
+            return fwd.exact["population"]
         return sq_norm(self.difference(fwd.map, draw.beta.mT))
 
     def difference(self, x: Tensor, y: Tensor) -> Tensor:
@@ -298,6 +364,61 @@ def train_loss(gap_residual: Tensor, gap_fit_residual: Tensor, fit_loss: Tensor)
     when M is within rounding of F) is set to 0, the nearer value.
     """
     return 0.5 * (gap_residual + gap_fit_residual + fit_loss[:, None]).clamp_min(0.0)
+
+
+def _first_grams(draw: Draw, maps: list[Tensor], residuals: list[Tensor],
+                 signal_only: bool) -> dict[str, Tensor]:
+    """Gram matrices (S, 5, 5), float64, of the per-seed matrices step 1 combines.
+
+    ``maps``: W1 W2, W1 G2, G1 W2, G1 G2 (all / h), each (S, d, h); ``residuals``: R0
+    and Sigma times the other three. population: of maps and beta; empirical: of Z
+    times those; train: maps and F against residuals and Sigma F - c (zero for
+    whitened data, where Sigma = I and F = c).
+    """
+    fit_residual = torch.zeros_like(draw.c) if draw.whitened else draw.fit_residual
+    grams = {"population": _gram(maps + [draw.beta])}
+    if not signal_only:
+        z = draw.test_root  # (S, r, d)
+        grams["empirical"] = _gram([z @ m for m in maps + [draw.beta]])
+        grams["train"] = _gram(maps + [draw.fit], residuals + [fit_residual])
+    return grams
+
+
+def _gram(xs: list[Tensor], ys: list[Tensor] | None = None) -> Tensor:
+    """<x_i, y_j> over the last two axes, in float64, for per-seed matrices (S, p, q).
+    -> (S, len(xs), len(ys)); ``ys`` defaults to ``xs``. One seed at a time: the float64
+    copies are len(xs) + len(ys) matrices."""
+    grams = []
+    for s in range(xs[0].shape[0]):
+        left = torch.stack([x[s] for x in xs]).flatten(1).double()
+        right = left if ys is None else torch.stack([y[s] for y in ys]).flatten(1).double()
+        grams.append(left @ right.T)
+    return torch.stack(grams)
+
+
+def _quadratic(gram: Tensor, left: Tensor, right: Tensor) -> Tensor:
+    """left_b^T gram_s right_b for gram (S, k, k) and coefficients (B, k). -> (S, B)."""
+    left, right = left.to(gram), right.to(gram)
+    return ((left @ gram) * right).sum(-1)
+
+
+def _surrogate_gram(draw: Draw, w1: Tensor, w2: Tensor, g1: Tensor, g2: Tensor,
+                    maps: list[Tensor]) -> Tensor:
+    """Gram matrix (S, 10, 10), float64, of the nine products A_i B_j / h of
+    :meth:`MatrixDynamics.surrogate_losses` (in its order, i major) and beta.
+
+    ``g1``, ``g2`` are the surrogate's step-1 gradients and ``maps`` the four products
+    the step-1 map combines (W1 W2, W1 G2, G1 W2, G1 G2, all / h), reused here.
+    """
+    h = w1.shape[-1]
+    q1, q2 = -draw.c @ g2.mT / h, -g1.mT @ draw.c / h  # -c G2^T / h, -G1^T c / h
+    return _gram([maps[0], maps[1], w1 @ q2 / h, maps[2], maps[3], g1 @ q2 / h,
+                  q1 @ w2 / h, q1 @ g2 / h, q1 @ q2 / h, draw.beta])
+
+
+def _sigma_times(draw: Draw, x: Tensor) -> Tensor:
+    """Sigma x for a per-seed x (S, d, q): x itself for whitened data (Sigma = I, SPEC 2)."""
+    return x if draw.whitened else draw.sigma @ x
 
 
 def right_mul(x: Tensor, a: Tensor, out: Tensor | None = None) -> Tensor:

@@ -229,8 +229,14 @@ def _run_chunk(dyn, draws: Draw, prepared: dict, rates: Tensor,
             out[k][:, :, t - 1] = torch.where(diverged_at > 0, float("nan"), v)
     surrogate_at = torch.zeros(s, b, dtype=torch.long)
     if True in prepared:
-        for t, fwd in _trajectory(dyn, draws, prepared[True], rates, True, surrogate_at):
-            loss = dyn.population(draws, fwd).expand(s, b).double().cpu()
+        exact = dyn.surrogate_losses(draws, prepared[True], rates)  # (S, B, T) or None
+        if exact is not None:
+            runs = ((t, exact[..., t - 1]) for t in range(1, t_max + 1))
+        else:
+            runs = ((t, dyn.population(draws, fwd)) for t, fwd in
+                    _trajectory(dyn, draws, prepared[True], rates, True, surrogate_at))
+        for t, loss in runs:
+            loss = loss.expand(s, b).double().cpu()
             _mark(surrogate_at, t, loss, loss, divergence)
             out["surrogate"][:, :, t - 1] = torch.where(surrogate_at > 0, float("nan"), loss)
     return out, diverged_at, surrogate_at

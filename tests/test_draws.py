@@ -137,6 +137,9 @@ def test_published_protocol_reproduces_the_published_method_in_float32():
     for si, seed in enumerate([2020, 2021]):
         raw = raw_draws(setting, seed, "published", "cpu", torch.float32)
         ref = naive.run(setting, raw, [[300.0, 500.0]] * 2, dtype=torch.float32)
+        sur = naive.run(setting, raw, [[300.0, 500.0]] * 2, signal_only=True)  # float64
         for t in range(2):
             got = ev.losses["empirical"][si, 0, t].item()
             assert abs(got - ref[t]["empirical"]) <= 1e-4 * ref[t]["empirical"]
+            got = ev.losses["surrogate"][si, 0, t].item()
+            assert abs(got - sur[t]["population"]) <= 1e-4 * sur[t]["population"]

@@ -56,6 +56,26 @@ def test_engine_equals_naive_autograd(case, noise):
                 assert rel(got, sur[t]["population"]) <= 1e-10, ("surrogate", seed, b, t)
 
 
+@pytest.mark.parametrize("case", CASES[:2], ids=["whitened", "gaussian"])
+@pytest.mark.parametrize("steps", [1, 2])
+def test_matrix_runs_of_one_and_two_steps_equal_naive_autograd(case, steps):
+    """Up to two steps the matrix surrogate is a quadratic form in per-seed products
+    (no run at all) and step 2 of GD combines per-seed products: check both."""
+    setting = Setting(**case, noise=0.3)
+    rates = schedules(2)[:, :steps]
+    ev = evaluate(setting, rates, SEEDS, dtype=torch.float64)
+    for si, seed in enumerate(SEEDS):
+        raw = raw_draws(setting, seed, "native", "cpu", torch.float64)
+        for b in range(rates.shape[0]):
+            gd = naive.run(setting, raw, rates[b])
+            sur = naive.run(setting, raw, rates[b], signal_only=True)
+            for t in range(steps):
+                for name in ("train", "population", "empirical"):
+                    assert rel(ev.losses[name][si, b, t].item(), gd[t][name]) <= 1e-10
+                got = ev.losses["surrogate"][si, b, t].item()
+                assert rel(got, sur[t]["population"]) <= 1e-10, ("surrogate", seed, b, t)
+
+
 def test_test_set_larger_than_d_uses_an_exact_root():
     setting = Setting(family="readout", depth=3, width=5, d=5, test_size=40)
     rates = schedules(2)
