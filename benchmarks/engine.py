@@ -74,10 +74,11 @@ def engine_flops(setting: Setting, schedules: int, seeds: int) -> float:
     """The engine's products for 2 steps (d = n = h): shared per seed, then per schedule."""
     h, r = setting.width, min(setting.test_size, setting.d)
     if setting.family == "matrix":
-        # per seed: M0, Sigma M0, G1, G2, 3 basis, 3 Sigma basis, 4 Z basis, 20 step-2
-        shared = 2 * h**3 * (1 + 1 + 2 + 3 + 3 + 20) + 4 * 2 * r * h * h
-        # per schedule at step 2: M2, Sigma M2, Z M2
-        return seeds * (shared + schedules * (2 * 2 * h**3 + 2 * r * h * h))
+        # per seed (whitened: Sigma = I): M0, G1, G2, 3 basis, 14 step-2 products, and
+        # Z times the 4 basis and beta (step 1's losses are Gram quadratic forms)
+        shared = 2 * h**3 * (1 + 2 + 3 + 14) + 5 * 2 * r * h * h
+        # per schedule at step 2: M2 and Z M2
+        return seeds * (shared + schedules * (2 * h**3 + 2 * r * h * h))
     k = setting.layers
     per_step = 2 * h * h * (2 * k - 1 + 1) + 2 * r * h  # chains, Sigma u, Z u
     return seeds * schedules * 2 * per_step

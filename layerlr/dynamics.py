@@ -175,10 +175,10 @@ class MatrixDynamics(Dynamics):
         """
         w1, w2 = draw.weights  # (S, d, h), (S, h, h)
         h = w1.shape[-1]
-        m0 = w1 @ w2 / h
+        m0 = _over(w1, w2, h)
         r0 = -draw.c if signal_only else _sigma_times(draw, m0) - draw.c
-        g1, g2 = r0 @ w2.mT / h, w1.mT @ r0 / h
-        maps = [m0, w1 @ g2 / h, g1 @ w2 / h, g1 @ g2 / h]
+        g1, g2 = _over(r0, w2.mT, h), _over(w1.mT, r0, h)
+        maps = [m0, _over(w1, g2, h), _over(g1, w2, h), _over(g1, g2, h)]
         if signal_only and steps <= 2:  # see surrogate_losses
             return {"gram": _surrogate_gram(draw, w1, w2, g1, g2, maps)}
         residuals = [r0]  # P_k of _second_step, each (S, d, h)
@@ -187,10 +187,10 @@ class MatrixDynamics(Dynamics):
         out = {"first": _first_grams(draw, maps, residuals, signal_only)}
         if steps > 1:  # the per-seed products of step 2, see _second_step
             rest = residuals[1:]
-            out["w1_next"] = torch.stack([w1, g1, r0 @ g2.mT / h] + [
-                r @ b.mT / h for r in rest for b in (w2, g2)], 1)
-            out["w2_next"] = torch.stack([w2, g2, g1.mT @ r0 / h] + [
-                a.mT @ r / h for r in rest for a in (w1, g1)], 1)
+            out["w1_next"] = torch.stack([w1, g1, _over(r0, g2.mT, h)] + [
+                _over(r, b.mT, h) for r in rest for b in (w2, g2)], 1)
+            out["w2_next"] = torch.stack([w2, g2, _over(g1.mT, r0, h)] + [
+                _over(a.mT, r, h) for r in rest for a in (w1, g1)], 1)
         return out
 
     def surrogate_losses(self, draw: Draw, prepared: dict[str, Tensor],
@@ -234,17 +234,17 @@ class MatrixDynamics(Dynamics):
         state is a :class:`Combination`, which :meth:`step` uses to take step 2.
         """
         e1, e2 = rates.to(torch.float64).T
-        one = torch.ones_like(e1)
-        u = torch.stack([one, -e2, -e1, e1 * e2], 1)  # (B, 4)
-        gap, grams = torch.cat([u, -one[:, None]], 1), prepared["first"]  # gap: M1 - beta
-        exact = {"population": _quadratic(grams["population"], gap, gap).clamp_min(0.0)}
+        one, grams = torch.ones_like(e1)[:, None], prepared["first"]
+        u = torch.cat([one, -e2[:, None], -e1[:, None], (e1 * e2)[:, None]], 1)  # (B, 4)
+        gap = torch.cat([u, -one], 1)  # M1 - beta over (maps, beta)
+        exact = {"population": _quadratic(grams["maps"], gap, gap).clamp_min(0.0)}
         if not signal_only:
-            exact["empirical"] = _quadratic(grams["empirical"], gap, gap).clamp_min(0.0)
-            residual = torch.cat([u, one[:, None]], 1)  # Sigma M1 - c + (Sigma F - c)
-            exact["train"] = train_loss(_quadratic(grams["train"], gap, residual), 0.0,
+            exact["empirical"] = _quadratic(grams["test"], gap, gap).clamp_min(0.0)
+            exact["train"] = train_loss(_train_inner(grams["maps"], u, draw.whitened), 0.0,
                                         draw.fit_loss.double())
-        state = Combination(prepared, {"w1": torch.stack([one, -e1], 1).to(draw.beta.dtype),
-                                       "w2": torch.stack([one, -e2], 1).to(draw.beta.dtype)})
+        e1, e2 = e1[:, None], e2[:, None]
+        state = Combination(prepared, {"w1": torch.cat([one, -e1], 1).to(draw.beta.dtype),
+                                       "w2": torch.cat([one, -e2], 1).to(draw.beta.dtype)})
         if not signal_only:
             state.coef["residual"] = u.to(draw.beta.dtype)
         return state, Forward(None, exact=exact)
@@ -368,37 +368,61 @@ def train_loss(gap_residual: Tensor, gap_fit_residual: Tensor, fit_loss: Tensor)
 
 def _first_grams(draw: Draw, maps: list[Tensor], residuals: list[Tensor],
                  signal_only: bool) -> dict[str, Tensor]:
-    """Gram matrices (S, 5, 5), float64, of the per-seed matrices step 1 combines.
+    """Gram matrices, float64, of the per-seed matrices step 1 combines.
 
     ``maps``: W1 W2, W1 G2, G1 W2, G1 G2 (all / h), each (S, d, h); ``residuals``: R0
-    and Sigma times the other three. population: of maps and beta; empirical: of Z
-    times those; train: maps and F against residuals and Sigma F - c (zero for
-    whitened data, where Sigma = I and F = c).
+    and Sigma times the other three. "maps": of the maps and beta, and for GD the train
+    loss's matrices (see :func:`_train_inner`): c for whitened data (Sigma = I, F = c),
+    else F, the residuals and Sigma F - c. "test": of Z times the maps and beta.
     """
-    fit_residual = torch.zeros_like(draw.c) if draw.whitened else draw.fit_residual
-    grams = {"population": _gram(maps + [draw.beta])}
+    train = [] if signal_only else [draw.c] if draw.whitened else [
+        draw.fit, *residuals, draw.fit_residual]
+    grams = {"maps": _gram(maps + [draw.beta] + train)}
     if not signal_only:
         z = draw.test_root  # (S, r, d)
-        grams["empirical"] = _gram([z @ m for m in maps + [draw.beta]])
-        grams["train"] = _gram(maps + [draw.fit], residuals + [fit_residual])
+        grams["test"] = _gram([z @ m for m in maps + [draw.beta]])
     return grams
 
 
-def _gram(xs: list[Tensor], ys: list[Tensor] | None = None) -> Tensor:
-    """<x_i, y_j> over the last two axes, in float64, for per-seed matrices (S, p, q).
-    -> (S, len(xs), len(ys)); ``ys`` defaults to ``xs``. One seed at a time: the float64
-    copies are len(xs) + len(ys) matrices."""
+def _train_inner(gram: Tensor, u: Tensor, whitened: bool) -> Tensor:
+    """<M1 - F, (Sigma M1 - c) + (Sigma F - c)> (S, B) of :func:`train_loss` from the
+    "maps" Gram of :func:`_first_grams` and step 1's coefficients u (B, 4).
+
+    Whitened: Sigma = I and F = c, so it is |M1 - c|^2 (c at index 5). Else F is at
+    index 5, R0 and Sigma times the other maps at 6-9 (coefficients u), Sigma F - c at 10.
+    """
+    b = u.shape[0]
+    zeros, one = u.new_zeros(b, 6), u.new_ones(b, 1)
+    fit_gap = torch.cat([u, zeros[:, :1], -one], 1)  # M1 - F
+    if whitened:
+        return _quadratic(gram, fit_gap, fit_gap)
+    return _quadratic(gram, torch.cat([fit_gap, zeros[:, :5]], 1),
+                      torch.cat([zeros, u, one], 1))
+
+
+def _gram(xs: list[Tensor]) -> Tensor:
+    """<x_i, x_j> over the last two axes for per-seed matrices (S, p, q). -> (S, k, k),
+    float64, summed in float64 from float64 copies (one seed at a time), in blocks
+    that are batched products rather than one long, thin one."""
+    k, n = len(xs), xs[0][0].numel()
+    block = 1024
+    rows = torch.empty(k, -(-n // block) * block, dtype=torch.float64, device=xs[0].device)
+    rows[:, n:] = 0.0
     grams = []
     for s in range(xs[0].shape[0]):
-        left = torch.stack([x[s] for x in xs]).flatten(1).double()
-        right = left if ys is None else torch.stack([y[s] for y in ys]).flatten(1).double()
-        grams.append(left @ right.T)
+        for i, x in enumerate(xs):
+            rows[i, :n].copy_(x[s].reshape(-1))
+        blocks = rows.view(k, -1, block).transpose(0, 1)  # (n / block, k, block)
+        grams.append((blocks @ blocks.mT).sum(0))
     return torch.stack(grams)
 
 
 def _quadratic(gram: Tensor, left: Tensor, right: Tensor) -> Tensor:
-    """left_b^T gram_s right_b for gram (S, k, k) and coefficients (B, k). -> (S, B)."""
-    left, right = left.to(gram), right.to(gram)
+    """left_b^T gram_s right_b for gram (S, k, k) and coefficients (B, <= k) of its
+    first entries (the rest zero). -> (S, B)."""
+    k = gram.shape[-1]
+    left, right = (torch.nn.functional.pad(v.to(gram), (0, k - v.shape[1]))
+                   for v in (left, right))
     return ((left @ gram) * right).sum(-1)
 
 
@@ -411,9 +435,15 @@ def _surrogate_gram(draw: Draw, w1: Tensor, w2: Tensor, g1: Tensor, g2: Tensor,
     the step-1 map combines (W1 W2, W1 G2, G1 W2, G1 G2, all / h), reused here.
     """
     h = w1.shape[-1]
-    q1, q2 = -draw.c @ g2.mT / h, -g1.mT @ draw.c / h  # -c G2^T / h, -G1^T c / h
-    return _gram([maps[0], maps[1], w1 @ q2 / h, maps[2], maps[3], g1 @ q2 / h,
-                  q1 @ w2 / h, q1 @ g2 / h, q1 @ q2 / h, draw.beta])
+    q1, q2 = _over(-draw.c, g2.mT, h), _over(-g1.mT, draw.c, h)  # -c G2^T/h, -G1^T c/h
+    return _gram([maps[0], maps[1], _over(w1, q2, h), maps[2], maps[3], _over(g1, q2, h),
+                  _over(q1, w2, h), _over(q1, g2, h), _over(q1, q2, h), draw.beta])
+
+
+def _over(a: Tensor, b: Tensor, h: int) -> Tensor:
+    """a @ b / h for per-seed matrices (S, p, q), (S, q, k), the scaling inside the
+    product (no second pass over the result)."""
+    return torch.baddbmm(a.new_zeros(()), a, b, beta=0.0, alpha=1.0 / h)
 
 
 def _sigma_times(draw: Draw, x: Tensor) -> Tensor:
