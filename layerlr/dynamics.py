@@ -26,7 +26,7 @@ class Forward:
     """The end-to-end map of every (seed, schedule) and what the losses need of it.
 
     matrix: ``map`` is M^T (S, B, h, d), ``residual`` (Sigma M - c)^T, ``test_map``
-    (Z M)^T (S, B, h, r). readout: ``map`` is u (S, B, d), ``residual`` Sigma u - c,
+    Z M (S, B, r, h). readout: ``map`` is u (S, B, d), ``residual`` Sigma u - c,
     and ``chain`` holds v_l = W_{l+1}...W_K a, each (S, B, h).
     ``residual`` and ``test_map`` are None for the surrogate, which needs neither.
     ``exact``: the losses (S, B) themselves, where they were had without the map
@@ -82,8 +82,8 @@ class MatrixDynamics(Dynamics):
     :meth:`first_step`), step 2 combines per-seed products (:meth:`_second_step`) and
     forms each schedule's M once; later steps are plain products. Whitened data take
     Sigma = I (SPEC 2). Maps are kept transposed (h x d): then Sigma M = (M^T Sigma)^T
-    and Z M are single products of contiguous tensors, with no copies of the B
-    per-schedule matrices. One instance serves one evaluation: it keeps the big
+    is one product of contiguous tensors, and Z M a batched product with M^T's
+    transposed view, with no copies of the B per-schedule matrices. One instance serves one evaluation: it keeps the big
     per-schedule outputs in buffers reused from one chunk of schedules to the next,
     since fresh memory costs page faults (about a sixth of the time at h = 1000 on a CPU).
     """
@@ -110,7 +110,7 @@ class MatrixDynamics(Dynamics):
 
     def forward(self, draw: Draw, state: list[Tensor], with_residual: bool,
                 reuse: Forward | None = None) -> Forward:
-        """M^T, and for GD (Sigma M - c)^T and (Z M)^T.
+        """M^T, and for GD (Sigma M - c)^T and Z M.
 
         The outputs go to this instance's buffers (``reuse`` is not needed): the
         previous Forward is spent once the step from it was taken.
@@ -126,7 +126,8 @@ class MatrixDynamics(Dynamics):
             torch.sub(mt, c, out=residual)
         else:
             right_mul(mt, draw.sigma, out=residual).sub_(c)
-        test_map = right_mul(mt, draw.test_root.mT, out=self.buffer("test_map", (s, b, h, r), mt))
+        test_map = torch.matmul(draw.test_root[:, None], mt.mT,
+                                out=self.buffer("test_map", (s, b, r, h), mt))
         return Forward(mt, residual, test_map)
 
     def step(self, draw: Draw, state: list[Tensor] | Combination, fwd: Forward,
@@ -257,6 +258,9 @@ class MatrixDynamics(Dynamics):
         computed from a difference that vanishes with it, never by expanding
         |a - b|^2 = |a|^2 - 2<a, b> + |b|^2, which loses every digit of float32 at
         small losses; the differences are written into one reused (S, B, h, d) buffer.
+        Step 1's losses come with the Forward (:meth:`first_step`): quadratic forms
+        expanded in float64, whose rounding stays far below that of the float32
+        products they combine.
         """
         if fwd.exact is not None:
             return fwd.exact
@@ -267,7 +271,7 @@ class MatrixDynamics(Dynamics):
             gap = self.difference(fwd.map, draw.fit.mT)  # (M - F)^T, (S, B, h, d)
             out["train"] = train_loss(dot(gap, fwd.residual), dot(gap, draw.fit_residual.mT),
                                       draw.fit_loss)
-        z_beta = (draw.test_root @ draw.beta).mT  # (S, h, r)
+        z_beta = draw.test_root @ draw.beta  # (S, r, h)
         out["empirical"] = sq_norm(self.difference(fwd.test_map, z_beta))
         return out
 
@@ -441,9 +445,8 @@ def _surrogate_gram(draw: Draw, w1: Tensor, w2: Tensor, g1: Tensor, g2: Tensor,
 
 
 def _over(a: Tensor, b: Tensor, h: int) -> Tensor:
-    """a @ b / h for per-seed matrices (S, p, q), (S, q, k), the scaling inside the
-    product (no second pass over the result)."""
-    return torch.baddbmm(a.new_zeros(()), a, b, beta=0.0, alpha=1.0 / h)
+    """a @ b / h for per-seed matrices (S, p, q), (S, q, k), divided in place."""
+    return torch.matmul(a, b).div_(h)
 
 
 def _sigma_times(draw: Draw, x: Tensor) -> Tensor:

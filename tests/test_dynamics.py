@@ -33,7 +33,7 @@ def engine(setting: Setting, raw: dict, m: torch.Tensor) -> dict[str, float]:
     if setting.family == "matrix":
         mt = m.mT.contiguous()[None, None]  # M^T, (1, 1, h, d)
         fwd = Forward(mt, right_mul(mt, dr.sigma) - dr.c.mT[:, None],
-                      right_mul(mt, dr.test_root.mT))
+                      dr.test_root[:, None] @ m[None, None])
         losses = MatrixDynamics().losses(dr, fwd)
     else:
         u = m[:, 0][None, None]  # (1, 1, d)
