@@ -4,10 +4,11 @@ The training data enter the dynamics only through ``sigma = X^T X / n`` and
 ``c = X^T y / n`` (SPEC section 4), and the train loss also through a least-squares fit F
 of the labels (``fit``, ``fit_residual``, ``fit_loss``, see
 :func:`layerlr.dynamics.train_loss`); they are computed here, once per seed, and the
-n x d matrix X is dropped. Whitened data have ``X^T X = n I`` by definition (SPEC 2);
-``Draw.whitened`` says so, and the matrix family then takes Sigma = I exactly, skipping
-its h x h x h products with Sigma (the readout family keeps the computed ``sigma``: its
-products with it are cheap, and so it equals the mlp family's linear case draw for draw). The test set is kept as a root ``Z`` with
+n x d matrix X is dropped. Whitened data have ``X^T X = n I`` by definition (SPEC 2):
+in the matrix family, where every product with Sigma is h x h x h, ``sigma`` is then
+the identity exactly and ``Draw.whitened`` says so (the readout family computes Sigma:
+its products with it are cheap, and so it equals the mlp family's linear case draw for
+draw). The test set is kept as a root ``Z`` with
 ``Z^T Z = x_test^T x_test / m``, so the empirical test loss is ``|Z (M - beta)|^2``.
 
 Two protocols:
@@ -55,7 +56,7 @@ class Draw:
     fit_residual: Tensor  # (S, d, o) = Sigma F - c, zero up to rounding
     fit_loss: Tensor  # (S,) = |X F - y|_F^2 / n, the least train loss times 2
     test_root: Tensor  # (S, r, d), r = min(m, d): Z^T Z = x_test^T x_test / m
-    whitened: bool = False  # X^T X = n I (SPEC 2); then fit = c
+    whitened: bool = False  # matrix family on whitened data: sigma = I exactly (SPEC 2)
 
     @property
     def seeds(self) -> int:
@@ -168,7 +169,8 @@ def linear_draws(setting: Setting, rng: Sampler) -> dict[str, object]:
             readout, beta = readout / readout.norm(), beta / beta.norm()
         readout = readout[:, 0]
     return {"x_test": x_test, "weights": weights, "x": x, "noise": noise,
-            "readout": readout, "beta": beta, "whitened": s.data == "whitened"}
+            "readout": readout, "beta": beta,
+            "whitened": s.data == "whitened" and s.family == "matrix"}
 
 
 def _statistics(raw: dict, device: str | torch.device, dtype: torch.dtype) -> dict:
@@ -177,20 +179,20 @@ def _statistics(raw: dict, device: str | torch.device, dtype: torch.dtype) -> di
 
     x, beta, x_test = to(raw["x"]), to(raw["beta"]), to(raw["x_test"])
     n, m = x.shape[0], x_test.shape[0]
-    x_beta = x @ beta
-    y = x_beta + to(raw["noise"])
-    c = x.T @ y / n
     whitened = bool(raw.get("whitened", False))
-    if whitened:  # X^T X = n I: c is the least-squares fit of y
-        miss = x @ c - y
-        fit, fit_residual, fit_loss = c, x.T @ miss / n, (miss * miss).sum() / n
+    if whitened:
+        sigma, c, fit_loss = _whitened(x, beta, to(raw["noise"]))
+        fit, fit_residual = c, torch.zeros_like(c)
     else:
+        x_beta = x @ beta
+        y = x_beta + to(raw["noise"])
+        sigma, c = x.T @ x / n, x.T @ y / n
         fit, fit_residual, fit_loss = _fit(x, beta, x_beta, y)
     return {
         "weights": [to(w) for w in raw["weights"]],
         "readout": to(raw["readout"]),
         "beta": beta,
-        "sigma": x.T @ x / n,
+        "sigma": sigma,
         "c": c,
         "fit": fit,
         "fit_residual": fit_residual,
@@ -198,6 +200,23 @@ def _statistics(raw: dict, device: str | torch.device, dtype: torch.dtype) -> di
         "test_root": _test_root(x_test, m),
         "whitened": whitened,
     }
+
+
+def _whitened(x: Tensor, beta: Tensor, noise: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Sigma, c and |X c - y|^2 / n for y = X beta + xi when X^T X = n I (SPEC 2).
+
+    Then Sigma = I, c = beta + X^T xi / n is the least-squares fit of y (so F = c and
+    Sigma F - c = 0), and |X c - y|^2 / n = |xi|^2 / n - |X^T xi / n|^2 (the part of
+    the noise outside X's columns; zero when n = d, up to rounding, set to >= 0).
+    Noise-free labels need no product at all: c = beta.
+    """
+    n, d = x.shape
+    sigma = torch.eye(d, dtype=x.dtype, device=x.device)
+    if not noise.any():
+        return sigma, beta.clone(), x.new_zeros(())
+    seen = x.T @ noise / n  # X^T xi / n, (d, o)
+    outside = (noise * noise).sum() / n - (seen * seen).sum()
+    return sigma, beta + seen, outside.clamp_min(0.0)
 
 
 def _fit(x: Tensor, beta: Tensor, x_beta: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:

@@ -110,19 +110,21 @@ def test_fit_is_a_least_squares_fit_of_noisy_labels(n):
     assert dr.fit_residual.abs().max() <= 1e-12  # the normal equations hold
 
 
-def test_whitened_data_are_fit_by_c():
-    """X^T X = n I (SPEC 2): the least-squares fit of the labels is c = X^T y / n."""
-    setting = Setting(family="readout", depth=3, width=5, d=6, n=9, data="whitened",
-                      noise=0.5)
+@pytest.mark.parametrize("n", [9, 6])  # more samples than inputs (d = 6), and as many
+def test_whitened_matrix_data_have_sigma_i_and_are_fit_by_c(n):
+    """X^T X = n I (SPEC 2): Sigma is I and the least-squares fit of y is X^T y / n."""
+    setting = Setting(family="matrix", width=3, d=6, n=n, data="whitened",
+                      target="gaussian", noise=0.5)
     dr = draw(setting, [4], "native", "cpu", torch.float64)
     raw = raw_draws(setting, 4, "native", "cpu", torch.float64)
     x, y = raw["x"], raw["x"] @ raw["beta"] + raw["noise"]
     best = np.linalg.lstsq(x.numpy(), y.numpy(), rcond=None)  # an independent solver
-    least = ((x.numpy() @ best[0] - y.numpy()) ** 2).sum() / 9
-    assert dr.whitened
+    least = ((x.numpy() @ best[0] - y.numpy()) ** 2).sum() / n
+    assert dr.whitened and torch.equal(dr.sigma[0], torch.eye(6, dtype=torch.float64))
+    torch.testing.assert_close(dr.c[0], x.T @ y / n)
     np.testing.assert_allclose(dr.fit[0].numpy(), best[0], rtol=0, atol=1e-12)
     assert abs(dr.fit_loss[0].item() - least) <= 1e-10 * max(least, 1.0)
-    assert dr.fit_residual.abs().max() <= 1e-12
+    assert least > 0.1 if n > 6 else least < 1e-20  # the test covers both cases
 
 
 def test_fit_of_noise_free_labels_is_the_teacher_exactly():
