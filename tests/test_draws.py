@@ -94,15 +94,21 @@ def test_sufficient_statistics_match_the_data():
     torch.testing.assert_close(dr.c[0], x.T @ y / 9)
 
 
-@pytest.mark.parametrize("n", [9, 4])  # more samples than inputs (d = 6), and fewer
-def test_fit_is_a_least_squares_fit_of_noisy_labels(n):
-    setting = Setting(family="matrix", width=3, d=6, n=n, data="gaussian", init="gaussian",
-                      target="gaussian", noise=0.5)
+def least_squares(setting: Setting) -> tuple:
+    """(draws, X, y, a least-squares fit, its loss |X F - y|^2 / n) of seed 4, float64,
+    the fit from numpy's solver: independent of the engine's."""
     dr = draw(setting, [4], "native", "cpu", torch.float64)
     raw = raw_draws(setting, 4, "native", "cpu", torch.float64)
     x, y = raw["x"], raw["x"] @ raw["beta"] + raw["noise"]
-    best = np.linalg.lstsq(x.numpy(), y.numpy(), rcond=None)  # an independent solver
-    least = ((x.numpy() @ best[0] - y.numpy()) ** 2).sum() / n
+    best = np.linalg.lstsq(x.numpy(), y.numpy(), rcond=None)[0]
+    return dr, x, y, best, ((x.numpy() @ best - y.numpy()) ** 2).sum() / setting.n
+
+
+@pytest.mark.parametrize("n", [9, 4])  # more samples than inputs (d = 6), and fewer
+def test_fit_is_a_least_squares_fit_of_noisy_labels(n):
+    dr, x, y, _, least = least_squares(Setting(
+        family="matrix", width=3, d=6, n=n, data="gaussian", init="gaussian",
+        target="gaussian", noise=0.5))
     miss = x @ dr.fit[0] - y
     assert abs(dr.fit_loss[0].item() - least) <= 1e-10 * max(least, 1.0)
     torch.testing.assert_close(dr.fit_loss[0], (miss**2).sum() / n)
@@ -113,16 +119,11 @@ def test_fit_is_a_least_squares_fit_of_noisy_labels(n):
 @pytest.mark.parametrize("n", [9, 6])  # more samples than inputs (d = 6), and as many
 def test_whitened_matrix_data_have_sigma_i_and_are_fit_by_c(n):
     """X^T X = n I (SPEC 2): Sigma is I and the least-squares fit of y is X^T y / n."""
-    setting = Setting(family="matrix", width=3, d=6, n=n, data="whitened",
-                      target="gaussian", noise=0.5)
-    dr = draw(setting, [4], "native", "cpu", torch.float64)
-    raw = raw_draws(setting, 4, "native", "cpu", torch.float64)
-    x, y = raw["x"], raw["x"] @ raw["beta"] + raw["noise"]
-    best = np.linalg.lstsq(x.numpy(), y.numpy(), rcond=None)  # an independent solver
-    least = ((x.numpy() @ best[0] - y.numpy()) ** 2).sum() / n
+    dr, x, y, best, least = least_squares(Setting(
+        family="matrix", width=3, d=6, n=n, data="whitened", target="gaussian", noise=0.5))
     assert dr.whitened and torch.equal(dr.sigma[0], torch.eye(6, dtype=torch.float64))
     torch.testing.assert_close(dr.c[0], x.T @ y / n)
-    np.testing.assert_allclose(dr.fit[0].numpy(), best[0], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(dr.fit[0].numpy(), best, rtol=0, atol=1e-12)
     assert abs(dr.fit_loss[0].item() - least) <= 1e-10 * max(least, 1.0)
     assert least > 0.1 if n > 6 else least < 1e-20  # the test covers both cases
 
