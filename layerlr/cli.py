@@ -8,6 +8,7 @@ trials; 130 interrupted (a rerun resumes).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import signal
 import sys
@@ -98,6 +99,11 @@ def _run(args: argparse.Namespace) -> int:
 
     cfg = load_study(args.study)  # a StudyFileError is reported by _report, exit 2
     results = Path(args.results or Path("results") / cfg.name)
+    if args.storage is None and not (results / "optuna.log").exists():
+        from layerlr.study import prefetch  # a fresh study: its first cell's draws
+
+        first = cfg.cells()[0]  # start while the rest imports and the storage opens
+        prefetch.start(first.setting.to_dict(), dataclasses.asdict(cfg.train))
     import optuna  # the heavy imports, once the study file is known to be good
 
     from layerlr.study.driver import run_study

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from layerlr.study.config import ResourceSpec
+from layerlr.study import prefetch
 from layerlr.study.faults import environment, fault
 from layerlr.study.sampler import Batch, Outcome
 
@@ -35,9 +36,9 @@ class Evaluator:
         import torch
 
         self.threads = max(1, threads)
-        self.device = "cpu"
-        if torch.cuda.is_available() and (not in_ray or _ray_gpus()):
-            self.device = "cuda"
+        self.device = prefetch.local_device()  # in Ray: a GPU only where Ray gave one
+        if in_ray and not (torch.cuda.is_available() and _ray_gpus()):
+            self.device = "cpu"
         self.memory = None if memory_mb is None else memory_mb * 2**20
         self.in_ray = in_ray
         self.node, self.node_ip = _node(in_ray)
@@ -75,13 +76,13 @@ class Evaluator:
         threaded = cell.family == "mlp" or cell.width >= THREADED_WIDTH
         torch.set_num_threads(self.threads if threaded else 1)
         dtype = getattr(torch, train["dtype"])
-        key = (tuple(sorted(setting.items())), tuple(train["seeds"]), train["protocol"],
-               train["dtype"])
+        key = prefetch.draw_key(setting, train)
         if key not in self.cache:
             if self.prepared[0] is not None:
                 self.prepared = (None, {})  # dropped before the new cell's draws are made
-            self.cache[key] = draw(cell, list(train["seeds"]), train["protocol"], self.device,
-                                   dtype)
+            made = None if self.in_ray else prefetch.take(key)
+            self.cache[key] = made if made is not None else draw(
+                cell, list(train["seeds"]), train["protocol"], self.device, dtype)
             if len(self.cache) > DRAW_CACHE:
                 self.cache.popitem(last=False)
         self.cache.move_to_end(key)
