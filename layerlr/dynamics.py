@@ -90,6 +90,7 @@ class MatrixDynamics(Dynamics):
 
     def __init__(self) -> None:
         self.buffers: dict[str, Tensor] = {}
+        self.z_beta: Tensor | None = None
 
     def buffer(self, name: str, shape: tuple[int, ...], like: Tensor) -> Tensor:
         """A contiguous (shape) tensor on ``like``'s device and dtype, reused by name."""
@@ -271,8 +272,9 @@ class MatrixDynamics(Dynamics):
             gap = self.difference(fwd.map, draw.fit.mT)  # (M - F)^T, (S, B, h, d)
             out["train"] = train_loss(dot(gap, fwd.residual), dot(gap, draw.fit_residual.mT),
                                       draw.fit_loss)
-        z_beta = draw.test_root @ draw.beta  # (S, r, h)
-        out["empirical"] = sq_norm(self.difference(fwd.test_map, z_beta))
+        if self.z_beta is None:  # one draw per instance: made once, not per chunk
+            self.z_beta = draw.test_root @ draw.beta  # (S, r, h)
+        out["empirical"] = sq_norm(self.difference(fwd.test_map, self.z_beta))
         return out
 
     def population(self, draw: Draw, fwd: Forward) -> Tensor:
