@@ -48,13 +48,14 @@ objective = "empirical"
 
 
 @pytest.fixture(scope="module")
-def results(ray_address, tmp_path_factory):
+def results(tmp_path_factory):
+    """Both studies run by the command without Ray (in its own process: Ray's start-up
+    does not pay for trials this small; the study tests run studies on Ray)."""
     root = tmp_path_factory.mktemp("report")
     for text in (SWEEP, SEARCH):
         study = root / "study.toml"
         study.write_text(textwrap.dedent(text))
-        run = layerlr("run", study, "--results", root / "res", "--address", ray_address,
-                      "--quiet")
+        run = layerlr("run", study, "--results", root / "res", "--quiet")
         assert run.returncode == 0, run.stderr
     out = layerlr("report", root / "res", "--out", root / "report")
     assert out.returncode == 0, out.stderr
