@@ -31,11 +31,10 @@ diagonal_steps = "rest"
 
 
 @pytest.fixture(scope="module")
-def report(ray_address, tmp_path_factory):
+def report(tmp_path_factory):
     root = tmp_path_factory.mktemp("wide")
     (root / "study.toml").write_text(textwrap.dedent(STUDY))
-    run = layerlr("run", root / "study.toml", "--results", root / "res", "--address",
-                  ray_address, "--quiet")
+    run = layerlr("run", root / "study.toml", "--results", root / "res", "--quiet")  # no Ray
     assert run.returncode == 0, run.stderr
     return make_report(root / "res", root / "report"), pd.read_parquet(root / "res" / "trials")
 

@@ -43,11 +43,13 @@ diagonal_divisions = 64  # s = 128: B = 8192 exactly, points +-3.1% of B/2 apart
 """
 
 
-def run_and_report(text: str, address: str, tmp_path):
+def run_and_report(text: str, tmp_path, address: str | None = None):
+    """Run the study with the command, on Ray at ``address`` or else in the command's
+    process (the verdicts do not depend on where trials ran), and report it."""
     study = tmp_path / "study.toml"
     study.write_text(textwrap.dedent(text))
-    run = layerlr("run", study, "--results", tmp_path / "res", "--address", address, "--quiet",
-                  timeout=600)
+    where = ("--address", address) if address else ()
+    run = layerlr("run", study, "--results", tmp_path / "res", *where, "--quiet", timeout=600)
     assert run.returncode == 0, run.stderr
     report = make_report(tmp_path / "res", tmp_path / "report")
     (cell,) = report.studies[0].cells
@@ -62,7 +64,7 @@ def claims(cell, step):
 
 @pytest.mark.slow
 def test_paper_verdicts_at_h_1000(ray_address, tmp_path):
-    cell = run_and_report(PAPER, ray_address, tmp_path)
+    cell = run_and_report(PAPER, tmp_path, ray_address)  # as fast as without Ray
     assert claims(cell, 1) == [("maximum",) * 3]  # step 1: an unequal split is better
     assert claims(cell, 2) == [("minimum",) * 3]  # step 2: the equal split is best
     summary = (tmp_path / "report" / "summary.md").read_text()
@@ -70,8 +72,8 @@ def test_paper_verdicts_at_h_1000(ray_address, tmp_path):
     assert "| L2-h1000 | step-2 optimum equal | **yes** | yes | yes | 1 |" in summary
 
 
-def test_boundary_two_step_verdict_is_not_equal(ray_address, tmp_path):
-    cell = run_and_report(BOUNDARY, ray_address, tmp_path)
+def test_boundary_two_step_verdict_is_not_equal(tmp_path):
+    cell = run_and_report(BOUNDARY, tmp_path)  # no Ray: its start-up does not pay here
     (row,) = [t for t in cell.curvatures if t.step == 2]
     assert row.budget == 8192 and row.spacing == pytest.approx(1 / 32)
     assert row.theory.verdict == "maximum"  # the closed form: equal rates are a local max

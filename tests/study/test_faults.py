@@ -79,19 +79,19 @@ def test_a_dying_worker_is_replaced_and_its_trials_run_again(ray_address, make_s
     assert not frame.duplicated(["cell", "trial", "step"]).any()
 
 
-def test_unwritable_results_directory_then_fixed(ray_address, make_study, tmp_path):
+def test_unwritable_results_directory_then_fixed(make_study, tmp_path):
     study = make_study(STUDY)
     results = tmp_path / "res"
     results.mkdir()
     (results / "trials").write_text("not a directory")  # root ignores permission bits
-    out = layerlr("run", study, "--results", results, "--address", ray_address, "--quiet")
+    out = layerlr("run", study, "--results", results, "--quiet")  # no Ray: the driver writes
     assert out.returncode == 3, out.stderr
     assert "cannot write results" in out.stderr and "Traceback" not in out.stderr
     cfg = load_study(study)
     told = counts(results, cfg)
     assert sum(v["COMPLETE"] for v in told.values()) > 0  # the storage kept them
     (results / "trials").unlink()
-    again = layerlr("run", study, "--results", results, "--address", ray_address, "--quiet")
+    again = layerlr("run", study, "--results", results, "--quiet")
     assert again.returncode == 0, again.stderr
     frame = pd.read_parquet(results / "trials")
     assert len(frame) == 2 * 20 * 2 and not frame.duplicated(["cell", "trial", "step"]).any()

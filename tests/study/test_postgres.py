@@ -78,31 +78,39 @@ workers = 1
 """
 
 
-def test_two_studies_at_once_on_one_postgres_and_the_password_stays_secret(
-        ray_address, postgres_url, tmp_path):
+@pytest.fixture(scope="module")
+def two_studies(ray_address, postgres_url, tmp_path_factory):
+    """Studies alpha and beta run at once by two ``layerlr run`` on the one database:
+    (their folder, {name: (returncode, stdout, stderr)})."""
+    root = tmp_path_factory.mktemp("pg")
     env = dict(os.environ, LAYERLR_STORAGE=postgres_url)
     procs = {}
     for name in ("alpha", "beta"):
-        study = tmp_path / f"{name}.toml"
+        study = root / f"{name}.toml"
         study.write_text(STUDY.format(name=name))
         procs[name] = subprocess.Popen(
             [*COMMAND, "run", str(study), "--results",
-             str(tmp_path / name), "--address", ray_address],
+             str(root / name), "--address", ray_address],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     outputs = {name: p.communicate(timeout=300) for name, p in procs.items()}
-    for name, p in procs.items():
-        assert p.returncode == 0, outputs[name][1]
-        out, err = outputs[name]
+    return root, {name: (p.returncode, *outputs[name]) for name, p in procs.items()}
+
+
+def test_two_studies_at_once_on_one_postgres_and_the_password_stays_secret(
+        postgres_url, two_studies):
+    root, runs = two_studies
+    for name, (returncode, out, err) in runs.items():
+        assert returncode == 0, err
         assert SECRET not in out + err
         assert "postgresql+psycopg2://postgres:***@127.0.0.1" in out
     for name in ("alpha", "beta"):
-        cfg = load_study(tmp_path / f"{name}.toml")
+        cfg = load_study(root / f"{name}.toml")
         for cell in cfg.cells():
             study = optuna.load_study(study_name=f"{name}/{cell.name}", storage=postgres_url)
             assert sum(t.state.name == "COMPLETE" for t in study.trials) == 15
-        frame = pd.read_parquet(tmp_path / name / "trials")
+        frame = pd.read_parquet(root / name / "trials")
         assert set(frame.study) == {name} and len(frame) == 2 * 15 * 2
-        for f in (tmp_path / name).rglob("*"):
+        for f in (root / name).rglob("*"):
             if f.is_file():
                 assert SECRET.encode() not in f.read_bytes(), f
     status = layerlr("status", env={"LAYERLR_STORAGE": postgres_url}, timeout=120)
@@ -110,18 +118,6 @@ def test_two_studies_at_once_on_one_postgres_and_the_password_stays_secret(
     assert "alpha" in status.stdout and "beta" in status.stdout
 
 
-def test_optuna_dashboard_reads_the_same_database(ray_address, postgres_url, tmp_path):
-    from layerlr.study import run_study
-
-    cfg = load_study(_write(tmp_path, STUDY.format(name="gamma")))
-    run_study(cfg, tmp_path / "res", storage=postgres_url, echo=lambda _: None,
-              progress=False)
-    names = dashboard_studies(postgres_url)
-    assert names
-    assert {"gamma/L2-h16", "gamma/L3-h16"} <= names
-
-
-def _write(folder: Path, text: str) -> Path:
-    path = folder / "study.toml"
-    path.write_text(text)
-    return path
+def test_optuna_dashboard_reads_the_same_database(postgres_url, two_studies):
+    names = dashboard_studies(postgres_url)  # the studies the two runs above made
+    assert {"alpha/L2-h16", "alpha/L3-h16", "beta/L2-h16", "beta/L3-h16"} <= names
