@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import torch
-from torch import Tensor
+if TYPE_CHECKING:  # torch is imported where rows are made: reading a study file needs none
+    from torch import Tensor
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ def load(name: str) -> tuple[Tensor, Tensor]:
     if name not in DATASETS:
         raise ValueError(f"data: {name!r} is not a bundled data set; choose one of "
                          f"{list(DATASETS)}")
+    import torch
     from sklearn import datasets as bundled  # imported here: seconds, and only for real data
 
     x, y = getattr(bundled, f"load_{name}")(return_X_y=True)
@@ -68,6 +70,8 @@ class Split:
 def split(name: str, order: Tensor, test_size: int) -> Split:
     """Hold out the rows ``order[:test_size]``, train on the rest, standardise both with
     the training rows' statistics. ``order`` is a permutation of the rows."""
+    import torch
+
     x, y = load(name)
     test, train = order[:test_size], order[test_size:]
     mean, std = x[train].mean(0), x[train].std(0)
