@@ -17,8 +17,8 @@ from torch import Tensor
 
 from layerlr.draws import Draw, draw
 from layerlr.dynamics import Dynamics, MatrixDynamics, ReadoutDynamics
+from layerlr.memory import footprint
 from layerlr.mlp import MlpDynamics
-from layerlr.mlp import memory as mlp_memory
 from layerlr.schedules import as_schedules
 from layerlr.setting import Setting
 from layerlr.theory.expectation import closed_form
@@ -179,35 +179,6 @@ def chunk_size(setting: Setting, seeds: int, steps: int, itemsize: int,
         if device.type == "cuda":
             budget = torch.cuda.mem_get_info(device)[0] // 2
     return max(1, int(budget // footprint(setting, seeds, steps, itemsize)[1]))
-
-
-def footprint(setting: Setting, seeds: int, steps: int, itemsize: int) -> tuple[int, int]:
-    """(bytes of the draws and per-seed work, bytes of one schedule) of an evaluation.
-
-    The first part is paid once per cell (drawing X, x_test and the weights, then the
-    per-seed products every schedule shares); the second per schedule of a chunk. Used
-    to size chunks, and to refuse settings that cannot fit before anything runs.
-    """
-    if setting.family == "mlp":
-        return mlp_memory(setting, seeds, steps, itemsize)
-    h, d, n, m, o, k = (setting.width, setting.d, setting.n, setting.test_size,
-                        setting.outputs, setting.layers)
-    raw = n * d + m * d + d * h + (k - 1) * h * h + n * o + d * o  # a seed's raw draws
-    kept = d * d + 2 * d * o + min(m, d) * d + d * h + (k - 1) * h * h + h
-    shared = 40 * d * h if setting.family == "matrix" else 4 * (d + h)
-    draws = seeds * (raw + kept + shared) * itemsize  # every seed's raw draws coexist
-    return draws, _schedule_floats(setting, steps) * itemsize * seeds
-
-
-def _schedule_floats(setting: Setting, steps: int) -> int:
-    """Floats one schedule of one seed needs in a chunk (the linear families)."""
-    h, d, k = setting.width, setting.d, setting.layers
-    if setting.family == "matrix":
-        # W1, W2, M, Sigma M, Z M and the step-1 combinations, one run at a time, and
-        # the losses' buffer of differences (M - beta, M - F, Z M - Z beta)
-        return 8 * (d * h + h * h) + d * h
-    # U, V columns of two runs, the chains and the matvec temporaries
-    return 4 * k * steps * (d + h) + 8 * k * h + 8 * d
 
 
 def _run_chunk(dyn, draws: Draw, prepared: dict, rates: Tensor,

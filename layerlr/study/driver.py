@@ -227,7 +227,7 @@ def check_fits(cfg: StudyConfig, nodes: list[dict]) -> None:
 
     Raises :class:`~layerlr.study.worker.PlanError` (bad input) naming the key.
     """
-    from layerlr.engine import footprint
+    from layerlr.memory import footprint
 
     slots = plan(cfg.resources, nodes)
     per_node: dict[str, int] = {}

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from layerlr.draws import draw
+from layerlr.memory import available_memory, footprint
 from layerlr.setting import Setting
 
 _pending: dict[tuple, Future] = {}
@@ -37,9 +38,15 @@ def local_device() -> str:
 
 
 def start(setting: dict[str, Any], train: dict[str, Any]) -> None:
-    """Draw ``setting``'s cell for ``train`` (seeds, protocol, dtype) in a daemon thread."""
+    """Draw ``setting``'s cell for ``train`` (seeds, steps, protocol, dtype) in a daemon
+    thread; nothing for a study of the theory alone, or draws that would take more than
+    half the memory available (the run's own check then names the problem)."""
     if not train.get("measure", True):
-        return  # a study of the theory alone draws nothing
+        return
+    itemsize = 4 if train["dtype"] == "float32" else 8
+    need = footprint(Setting(**setting), len(train["seeds"]), train["steps"], itemsize)[0]
+    if need > available_memory() / 2:
+        return
     future: Future = Future()
     with _lock:
         _pending[draw_key(setting, train)] = future

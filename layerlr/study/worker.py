@@ -18,8 +18,9 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any
 
-from layerlr.study.config import ResourceSpec
+from layerlr.memory import available_memory
 from layerlr.study import prefetch
+from layerlr.study.config import ResourceSpec
 from layerlr.study.faults import environment, fault
 from layerlr.study.sampler import Batch, Outcome
 
@@ -175,18 +176,6 @@ def local_node() -> dict:
         pass
     return {"id": "local", "cpus": float(cpus or 1), "gpus": float(gpus),
             "memory": available_memory()}
-
-
-def available_memory() -> float:
-    """Bytes of memory available on this machine (MemAvailable, else all of it)."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return float(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
 
 
 def ray_nodes() -> list[dict]:

@@ -37,3 +37,11 @@ def test_take_waits_for_every_pending_prefetch_and_unknown_keys_get_none():
     key = prefetch.draw_key(other, TRAIN)
     assert prefetch._pending[key].done()  # waited for, and kept for its own take
     assert prefetch.take(key) is not None and key not in prefetch._pending
+
+
+def test_nothing_is_drawn_ahead_that_would_not_fit_or_that_is_theory_only():
+    huge = Setting(family="matrix", width=200_000).to_dict()  # ~1.6 TB of draws
+    prefetch.start(huge, TRAIN)
+    prefetch.start(SETTING.to_dict(), {**TRAIN, "measure": False})
+    assert prefetch.draw_key(huge, TRAIN) not in prefetch._pending
+    assert prefetch.draw_key(SETTING.to_dict(), TRAIN) not in prefetch._pending
