@@ -1,6 +1,8 @@
 """Schedules: the T x K matrices of per-step, per-layer rates (SPEC section 4).
 
 A batch of schedules is a float64 tensor of shape (B, T, K): schedules, steps, layers.
+torch is imported where tensors are made: a sampler process that only suggests rates
+(random, TPE) starts without it.
 """
 
 from __future__ import annotations
@@ -8,11 +10,12 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Sequence
-
-import torch
-from torch import Tensor
+from typing import TYPE_CHECKING
 
 from layerlr.setting import MAX_STEPS
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 class ScheduleError(ValueError):
@@ -25,6 +28,8 @@ def as_schedules(rates: object, layers: int, steps: int | None = None) -> Tensor
     Accepts (B, T, K), or (B, K) together with ``steps`` for rates that repeat at every
     step, like the published experiments. ``steps`` with (B, T, K) rates must equal T.
     """
+    import torch
+
     out = torch.as_tensor(rates, dtype=torch.float64).cpu()
     if steps is not None and not (isinstance(steps, numbers.Integral) and steps >= 1):
         raise ScheduleError(f"steps must be a whole number >= 1, got {steps!r}")
@@ -54,6 +59,8 @@ def as_schedules(rates: object, layers: int, steps: int | None = None) -> Tensor
 
 def constant(rates: object, steps: int) -> Tensor:
     """(B, K) rates repeated at every one of ``steps`` steps -> (B, T, K)."""
+    import torch
+
     r = torch.as_tensor(rates, dtype=torch.float64)
     return r[:, None, :].expand(r.shape[0], steps, r.shape[1]).clone()
 
@@ -71,6 +78,8 @@ def diagonal(budget: float, layers: int, divisions: int = 20, even: bool = False
         raise ScheduleError(f"diagonal budget must be a finite number >= 2, got {budget}")
     if divisions < 2:
         raise ScheduleError(f"diagonal divisions must be >= 2, got {divisions}")
+    import torch
+
     s, n = _grid(budget, divisions, even)
     i = torch.arange(1, n, dtype=torch.float64)
     rest = ((n - i) * s / (layers - 1))[:, None].expand(-1, layers - 1)
