@@ -33,8 +33,8 @@ def _schedule_floats(setting: Setting, steps: int) -> int:
     """Floats one schedule of one seed needs in a chunk (the linear families)."""
     h, d, k = setting.width, setting.d, setting.layers
     if setting.family == "matrix":
-        # W1, W2, M, Sigma M, Z M and the step-1 combinations, one run at a time, and
-        # the losses' buffer of differences (M - beta, M - F, Z M - Z beta)
+        # W1, W2 (step 2's combinations, or a later step's products and temporaries),
+        # M, Sigma M, Z M and the losses' buffer of differences, with room to spare
         return 8 * (d * h + h * h) + d * h
     # U, V columns of two runs, the chains and the matvec temporaries
     return 4 * k * steps * (d + h) + 8 * k * h + 8 * d
