@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
+from torch.nn.functional import pad
 
 from layerlr.draws import Draw
 
@@ -154,13 +155,8 @@ class MatrixDynamics(Dynamics):
         """
         p, a, b = state.prepared, state.coef["w1"], state.coef["w2"]
         r = state.coef.get("residual", torch.ones_like(a[:, :1]))  # (B, k), r_0 = 1
-        e1, e2 = rates.to(a.dtype).T[:, :, None]  # (B, 1) each
-        g1 = -e1[:, None] * r[:, 1:, None] * b[:, None, :]  # (B, k-1, 2): P_k W2^T, P_k G2^T
-        g2 = -e2[:, None] * r[:, 1:, None] * a[:, None, :]  # (B, k-1, 2): W1^T P_k, G1^T P_k
-        c1 = [a[:, :1], a[:, 1:] - e1 * b[:, :1], -e1 * b[:, 1:], g1.flatten(1)]
-        c2 = [b[:, :1], b[:, 1:] - e2 * a[:, :1], -e2 * a[:, 1:], g2.flatten(1)]
-        return [self.combine("w1", torch.cat(c1, 1), p["w1_next"]),
-                self.combine("w2", torch.cat(c2, 1), p["w2_next"])]
+        c1, c2 = _second_coefficients(a, b, r, rates.to(a.dtype))
+        return [self.combine("w1", c1, p["w1_next"]), self.combine("w2", c2, p["w2_next"])]
 
     def prepare(self, draw: Draw, signal_only: bool, steps: int) -> dict:
         """The per-seed work that steps 1 and 2 of every schedule combine.
@@ -203,26 +199,23 @@ class MatrixDynamics(Dynamics):
         W1 = sum_i alpha_i A_i over A = (W1, G1, -c G2^T / h) and
         W2 = sum_j beta_j B_j over B = (W2, G2, -G1^T c / h), with
         alpha = (1, -e1 - e1', e1' e2) and beta = (1, -e2 - e2', e2' e1) (step 1: the
-        first two entries, 0 for the third; e = step-1 rates, e' = step-2 rates). So
-        M - beta is a combination of the nine per-seed products A_i B_j / h and beta,
-        and its squared norm a quadratic form in their Gram matrix (made in float64 by
-        :meth:`prepare`). None for longer runs. -> (S, B, T).
+        first two entries, 0 for the third; e = step-1 rates, e' = step-2 rates): GD's
+        step-2 coefficients with R1 = R0 (:func:`_second_coefficients`). So M - beta is a
+        combination of the nine per-seed products A_i B_j / h and beta, and its squared
+        norm a quadratic form in their Gram matrix (made in float64 by :meth:`prepare`).
+        None for longer runs. -> (S, B, T).
         """
         if "gram" not in prepared:
             return None
-        gram = prepared["gram"]  # (S, 10, 10)
         e = rates.to(torch.float64)  # (B, T, 2)
-        zero, one = torch.zeros_like(e[:, 0, 0]), torch.ones_like(e[:, 0, 0])
-        e1, e2 = e[:, 0, 0], e[:, 0, 1]
-        steps = [(torch.stack([one, -e1, zero], 1), torch.stack([one, -e2, zero], 1))]
+        a, b = _first_coefficients(e[:, 0])
+        steps = [(pad(a, (0, 1)), pad(b, (0, 1)))]
         if e.shape[1] > 1:
-            f1, f2 = e[:, 1, 0], e[:, 1, 1]
-            steps.append((torch.stack([one, -e1 - f1, f1 * e2], 1),
-                          torch.stack([one, -e2 - f2, f2 * e1], 1)))
-        out = []
-        for alpha, beta in steps:
-            v = torch.cat([(alpha[:, :, None] * beta[:, None, :]).flatten(1), -one[:, None]], 1)
-            out.append(_quadratic(gram, v, v).clamp_min(0.0))
+            steps.append(_second_coefficients(a, b, torch.ones_like(a[:, :1]), e[:, 1]))
+        minus_one = -torch.ones_like(a[:, :1])  # beta's coefficient
+        out = [_quadratic(prepared["gram"], v, v).clamp_min(0.0)
+               for v in (torch.cat([_outer(alpha, beta), minus_one], 1)
+                         for alpha, beta in steps)]
         return torch.stack(out, -1)
 
     def first_step(self, draw: Draw, prepared: dict, rates: Tensor,
@@ -235,18 +228,16 @@ class MatrixDynamics(Dynamics):
         their Gram matrix (float64), returned as the Forward's ``exact`` losses. The
         state is a :class:`Combination`, which :meth:`step` uses to take step 2.
         """
-        e1, e2 = rates.to(torch.float64).T
-        one, grams = torch.ones_like(e1)[:, None], prepared["first"]
-        u = torch.cat([one, -e2[:, None], -e1[:, None], (e1 * e2)[:, None]], 1)  # (B, 4)
-        gap = torch.cat([u, -one], 1)  # M1 - beta over (maps, beta)
+        a, b = _first_coefficients(rates.to(torch.float64))
+        u, grams = _outer(a, b), prepared["first"]  # (1, -e2, -e1, e1 e2), (B, 4)
+        gap = torch.cat([u, -torch.ones_like(a[:, :1])], 1)  # M1 - beta over (maps, beta)
         exact = {"population": _quadratic(grams["maps"], gap, gap).clamp_min(0.0)}
         if not signal_only:
             exact["empirical"] = _quadratic(grams["test"], gap, gap).clamp_min(0.0)
             exact["train"] = train_loss(_train_inner(grams["maps"], u, draw.whitened), 0.0,
                                         draw.fit_loss.double())
-        e1, e2 = e1[:, None], e2[:, None]
-        state = Combination(prepared, {"w1": torch.cat([one, -e1], 1).to(draw.beta.dtype),
-                                       "w2": torch.cat([one, -e2], 1).to(draw.beta.dtype)})
+        state = Combination(prepared, {"w1": a.to(draw.beta.dtype),
+                                       "w2": b.to(draw.beta.dtype)})
         if not signal_only:
             state.coef["residual"] = u.to(draw.beta.dtype)
         return state, Forward(None, exact=exact)
@@ -372,6 +363,36 @@ def train_loss(gap_residual: Tensor, gap_fit_residual: Tensor, fit_loss: Tensor)
     return 0.5 * (gap_residual + gap_fit_residual + fit_loss[:, None]).clamp_min(0.0)
 
 
+def _first_coefficients(rates: Tensor) -> tuple[Tensor, Tensor]:
+    """W1' = a0 W1 + a1 G1, W2' = b0 W2 + b1 G2 after step 1: a = (1, -e1), b = (1, -e2)
+    for step-1 rates (B, 2). -> a, b, each (B, 2)."""
+    one = torch.ones_like(rates[:, :1])
+    return torch.cat([one, -rates[:, :1]], 1), torch.cat([one, -rates[:, 1:]], 1)
+
+
+def _second_coefficients(a: Tensor, b: Tensor, r: Tensor,
+                         rates: Tensor) -> tuple[Tensor, Tensor]:
+    """W1'' and W2'' over :meth:`MatrixDynamics.prepare`'s ``w1_next``, ``w2_next``, from
+    step 1's coefficients a, b (B, 2), R1's r (B, k), r_0 = 1, and step-2 rates (B, 2).
+
+    W1'' = W1' - e1' R1 W2'^T / h: over (W1, G1, P_0 G2^T, then P_k W2^T, P_k G2^T for
+    k >= 1, all / h), with P_0 W2^T / h = G1 folded into G1's coefficient; W2'' likewise
+    over (W2, G2, G1^T P_0, then W1^T P_k, G1^T P_k). -> (B, 3 + 2 (k-1)) each.
+    """
+    e1, e2 = rates[:, :1], rates[:, 1:]  # (B, 1) each
+    g1 = -e1[:, None] * r[:, 1:, None] * b[:, None, :]  # (B, k-1, 2): P_k W2^T, P_k G2^T
+    g2 = -e2[:, None] * r[:, 1:, None] * a[:, None, :]  # (B, k-1, 2): W1^T P_k, G1^T P_k
+    c1 = [a[:, :1], a[:, 1:] - e1 * b[:, :1], -e1 * b[:, 1:], g1.flatten(1)]
+    c2 = [b[:, :1], b[:, 1:] - e2 * a[:, :1], -e2 * a[:, 1:], g2.flatten(1)]
+    return torch.cat(c1, 1), torch.cat(c2, 1)
+
+
+def _outer(a: Tensor, b: Tensor) -> Tensor:
+    """Coefficients of W1 W2 over the products A_i B_j (i major) when W1 = sum a_i A_i
+    and W2 = sum b_j B_j: a (B, p), b (B, q) -> (B, p q)."""
+    return (a[:, :, None] * b[:, None, :]).flatten(1)
+
+
 def _first_grams(draw: Draw, maps: list[Tensor], residuals: list[Tensor],
                  signal_only: bool) -> dict[str, Tensor]:
     """Gram matrices, float64, of the per-seed matrices step 1 combines.
@@ -427,8 +448,7 @@ def _quadratic(gram: Tensor, left: Tensor, right: Tensor) -> Tensor:
     """left_b^T gram_s right_b for gram (S, k, k) and coefficients (B, <= k) of its
     first entries (the rest zero). -> (S, B)."""
     k = gram.shape[-1]
-    left, right = (torch.nn.functional.pad(v.to(gram), (0, k - v.shape[1]))
-                   for v in (left, right))
+    left, right = (pad(v.to(gram), (0, k - v.shape[1])) for v in (left, right))
     return ((left @ gram) * right).sum(-1)
 
 
