@@ -110,12 +110,11 @@ class MatrixDynamics(Dynamics):
     def init(self, draw: Draw) -> list[Tensor]:
         return [w[:, None] for w in draw.weights]
 
-    def forward(self, draw: Draw, state: list[Tensor], with_residual: bool,
-                reuse: Forward | None = None) -> Forward:
+    def forward(self, draw: Draw, state: list[Tensor], with_residual: bool) -> Forward:
         """M^T, and for GD (Sigma M - c)^T and Z M.
 
-        The outputs go to this instance's buffers (``reuse`` is not needed): the
-        previous Forward is spent once the step from it was taken.
+        The outputs go to this instance's buffers: the previous Forward is spent once the
+        step from it was taken.
         """
         w1, w2 = state
         (s, b, d, h), r = w1.shape, draw.test_root.shape[-2]
@@ -295,8 +294,7 @@ class ReadoutDynamics(Dynamics):
     def init(self, draw: Draw) -> list[tuple[Tensor, Tensor] | None]:
         return [None for _ in draw.weights]
 
-    def forward(self, draw: Draw, state: list, with_residual: bool,
-                reuse: Forward | None = None) -> Forward:
+    def forward(self, draw: Draw, state: list, with_residual: bool) -> Forward:
         x = draw.readout[:, None]  # (S, 1, h)
         chain = [x]
         for w0, low in zip(draw.weights[::-1], state[::-1]):

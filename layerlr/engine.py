@@ -235,5 +235,5 @@ def _trajectory(dyn, draws: Draw, prepared: object, rates: Tensor, signal_only: 
         state = dyn.step(draws, state, fwd, rates[:, t - 1], signal_only)
         if diverged_at.any():
             state = dyn.zero(state, (diverged_at > 0).to(draws.weights[0].device))
-        fwd = dyn.forward(draws, state, with_residual=not signal_only, reuse=fwd)
+        fwd = dyn.forward(draws, state, with_residual=not signal_only)
         yield t, fwd

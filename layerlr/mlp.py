@@ -167,8 +167,8 @@ class MlpDynamics(Dynamics):
                  enumerate(zip(prepared["state"], prepared["grads"]))]
         return state, MlpForward(draw, state, prepared["first"], rates[:, 0])
 
-    def forward(self, draw: MlpDraw, state: list[Tensor], with_residual: bool = True,
-                reuse: object = None) -> MlpForward:
+    def forward(self, draw: MlpDraw, state: list[Tensor], with_residual: bool = True
+                ) -> MlpForward:
         """The networks of ``state``; their passes run when the losses or a step read them."""
         return MlpForward(draw, state)
 
