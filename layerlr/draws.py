@@ -6,7 +6,7 @@ of the labels (``fit``, ``fit_residual``, ``fit_loss``, see
 :func:`layerlr.dynamics.train_loss`); they are computed here, once per seed, and the
 n x d matrix X is dropped. Whitened data have ``X^T X = n I`` by definition (SPEC 2):
 in the matrix family, where every product with Sigma is h x h x h, ``sigma`` is then
-the identity exactly and ``Draw.whitened`` says so (the readout family computes Sigma:
+the identity exactly and ``Draw.sigma_identity`` says so (the readout family computes Sigma:
 its products with it are cheap, and so it equals the mlp family's linear case draw for
 draw). The test set is kept as a root ``Z`` with
 ``Z^T Z = x_test^T x_test / m``, so the empirical test loss is ``|Z (M - beta)|^2``.
@@ -56,7 +56,7 @@ class Draw:
     fit_residual: Tensor  # (S, d, o) = Sigma F - c, zero up to rounding
     fit_loss: Tensor  # (S,) = |X F - y|_F^2 / n, the least train loss times 2
     test_root: Tensor  # (S, r, d), r = min(m, d): Z^T Z = x_test^T x_test / m
-    whitened: bool = False  # matrix family on whitened data: sigma = I exactly (SPEC 2)
+    sigma_identity: bool = False  # matrix family, whitened data: sigma = I exactly (SPEC 2)
 
     @property
     def seeds(self) -> int:
@@ -94,10 +94,10 @@ def from_raw(raws: list[dict], device: str | torch.device = "cpu",
     per_seed = [_statistics(raw, device, dtype) for raw in raws]
     fields = per_seed[0].keys()
     stacked = {k: None if per_seed[0][k] is None else torch.stack([p[k] for p in per_seed])
-               for k in fields if k not in ("weights", "whitened")}
+               for k in fields if k not in ("weights", "sigma_identity")}
     weights = [torch.stack([p["weights"][i] for p in per_seed])
                for i in range(len(per_seed[0]["weights"]))]
-    return Draw(weights=weights, whitened=per_seed[0]["whitened"], **stacked)
+    return Draw(weights=weights, sigma_identity=per_seed[0]["sigma_identity"], **stacked)
 
 
 class Sampler:
@@ -170,7 +170,7 @@ def linear_draws(setting: Setting, rng: Sampler) -> dict[str, object]:
         readout = readout[:, 0]
     return {"x_test": x_test, "weights": weights, "x": x, "noise": noise,
             "readout": readout, "beta": beta,
-            "whitened": s.data == "whitened" and s.family == "matrix"}
+            "sigma_identity": s.data == "whitened" and s.family == "matrix"}
 
 
 def _statistics(raw: dict, device: str | torch.device, dtype: torch.dtype) -> dict:
@@ -179,8 +179,8 @@ def _statistics(raw: dict, device: str | torch.device, dtype: torch.dtype) -> di
 
     x, beta, x_test = to(raw["x"]), to(raw["beta"]), to(raw["x_test"])
     n, m = x.shape[0], x_test.shape[0]
-    whitened = bool(raw.get("whitened", False))
-    if whitened:
+    identity = bool(raw.get("sigma_identity", False))
+    if identity:
         sigma, c, fit_loss = _whitened(x, beta, to(raw["noise"]))
         fit, fit_residual = c, torch.zeros_like(c)
     else:
@@ -198,7 +198,7 @@ def _statistics(raw: dict, device: str | torch.device, dtype: torch.dtype) -> di
         "fit_residual": fit_residual,
         "fit_loss": fit_loss,
         "test_root": _test_root(x_test, m),
-        "whitened": whitened,
+        "sigma_identity": identity,
     }
 
 

@@ -123,7 +123,7 @@ class MatrixDynamics(Dynamics):
         if not with_residual:
             return Forward(mt)
         c, residual = draw.c.mT[:, None], self.buffer("residual", mt.shape, mt)
-        if draw.whitened:  # Sigma = I: no product (SPEC 2)
+        if draw.sigma_identity:  # Sigma = I: no product (SPEC 2)
             torch.sub(mt, c, out=residual)
         else:
             right_mul(mt, draw.sigma, out=residual).sub_(c)
@@ -233,7 +233,7 @@ class MatrixDynamics(Dynamics):
         exact = {"population": _quadratic(grams["maps"], gap, gap).clamp_min(0.0)}
         if not signal_only:
             exact["empirical"] = _quadratic(grams["test"], gap, gap).clamp_min(0.0)
-            exact["train"] = train_loss(_train_inner(grams["maps"], u, draw.whitened), 0.0,
+            exact["train"] = train_loss(_train_inner(grams["maps"], u, draw.sigma_identity), 0.0,
                                         draw.fit_loss.double())
         state = Combination(prepared, {"w1": a.to(draw.beta.dtype),
                                        "w2": b.to(draw.beta.dtype)})
@@ -256,7 +256,7 @@ class MatrixDynamics(Dynamics):
         if fwd.exact is not None:
             return fwd.exact
         out = {"population": self.population(draw, fwd)}
-        if draw.whitened:  # Sigma = I, F = c: the residual is M - F, and Sigma F - c = 0
+        if draw.sigma_identity:  # Sigma = I, F = c: the residual is M - F, and Sigma F - c = 0
             out["train"] = train_loss(sq_norm(fwd.residual), 0.0, draw.fit_loss)
         else:
             gap = self.difference(fwd.map, draw.fit.mT)  # (M - F)^T, (S, B, h, d)
@@ -400,7 +400,7 @@ def _first_grams(draw: Draw, maps: list[Tensor], residuals: list[Tensor],
     loss's matrices (see :func:`_train_inner`): c for whitened data (Sigma = I, F = c),
     else F, the residuals and Sigma F - c. "test": of Z times the maps and beta.
     """
-    train = [] if signal_only else [draw.c] if draw.whitened else [
+    train = [] if signal_only else [draw.c] if draw.sigma_identity else [
         draw.fit, *residuals, draw.fit_residual]
     grams = {"maps": _gram(maps + [draw.beta] + train)}
     if not signal_only:
@@ -409,17 +409,17 @@ def _first_grams(draw: Draw, maps: list[Tensor], residuals: list[Tensor],
     return grams
 
 
-def _train_inner(gram: Tensor, u: Tensor, whitened: bool) -> Tensor:
+def _train_inner(gram: Tensor, u: Tensor, identity: bool) -> Tensor:
     """<M1 - F, (Sigma M1 - c) + (Sigma F - c)> (S, B) of :func:`train_loss` from the
     "maps" Gram of :func:`_first_grams` and step 1's coefficients u (B, 4).
 
-    Whitened: Sigma = I and F = c, so it is |M1 - c|^2 (c at index 5). Else F is at
+    Sigma = I (whitened data): F = c, so it is |M1 - c|^2 (c at index 5). Else F is at
     index 5, R0 and Sigma times the other maps at 6-9 (coefficients u), Sigma F - c at 10.
     """
     b = u.shape[0]
     zeros, one = u.new_zeros(b, 6), u.new_ones(b, 1)
     fit_gap = torch.cat([u, zeros[:, :1], -one], 1)  # M1 - F
-    if whitened:
+    if identity:
         return _quadratic(gram, fit_gap, fit_gap)
     return _quadratic(gram, torch.cat([fit_gap, zeros[:, :5]], 1),
                       torch.cat([zeros, u, one], 1))
@@ -471,7 +471,7 @@ def _over(a: Tensor, b: Tensor, h: int) -> Tensor:
 
 def _sigma_times(draw: Draw, x: Tensor) -> Tensor:
     """Sigma x for a per-seed x (S, d, q): x itself for whitened data (Sigma = I, SPEC 2)."""
-    return x if draw.whitened else draw.sigma @ x
+    return x if draw.sigma_identity else draw.sigma @ x
 
 
 def right_mul(x: Tensor, a: Tensor, out: Tensor | None = None) -> Tensor:

@@ -121,7 +121,7 @@ def test_whitened_matrix_data_have_sigma_i_and_are_fit_by_c(n):
     """X^T X = n I (SPEC 2): Sigma is I and the least-squares fit of y is X^T y / n."""
     dr, x, y, best, least = least_squares(Setting(
         family="matrix", width=3, d=6, n=n, data="whitened", target="gaussian", noise=0.5))
-    assert dr.whitened and torch.equal(dr.sigma[0], torch.eye(6, dtype=torch.float64))
+    assert dr.sigma_identity and torch.equal(dr.sigma[0], torch.eye(6, dtype=torch.float64))
     torch.testing.assert_close(dr.c[0], x.T @ y / n)
     np.testing.assert_allclose(dr.fit[0].numpy(), best, rtol=0, atol=1e-12)
     assert abs(dr.fit_loss[0].item() - least) <= 1e-10 * max(least, 1.0)
