@@ -99,8 +99,8 @@ def _run(args: argparse.Namespace) -> int:
 
     cfg = load_study(args.study)  # a StudyFileError is reported by _report, exit 2
     results = Path(args.results or Path("results") / cfg.name)
-    if args.storage is None and not (results / "optuna.log").exists():
-        from layerlr.study import prefetch  # a fresh study: its first cell's draws
+    if args.storage is None and not results.exists():
+        from layerlr.study import prefetch  # a fresh results directory: its first cell's draws
 
         first = cfg.cells()[0]  # start while the rest imports and the storage opens
         prefetch.start(first.setting.to_dict(), dataclasses.asdict(cfg.train))
