@@ -34,12 +34,9 @@ class Evaluator:
     """Evaluates batches with the engine; the body of a Ray actor, or used in-process."""
 
     def __init__(self, threads: int, memory_mb: int | None, in_ray: bool = True) -> None:
-        import torch
-
         self.threads = max(1, threads)
-        self.device = prefetch.local_device()  # in Ray: a GPU only where Ray gave one
-        if in_ray and not (torch.cuda.is_available() and _ray_gpus()):
-            self.device = "cpu"
+        # in Ray, a GPU only where Ray gave one
+        self.device = prefetch.local_device() if not in_ray or _ray_gpus() else "cpu"
         self.memory = None if memory_mb is None else memory_mb * 2**20
         self.in_ray = in_ray
         self.node, self.node_ip = _node(in_ray)
