@@ -1,6 +1,7 @@
 """Memory: what an evaluation needs (to size chunks and refuse cells that cannot fit
-before anything runs), and what this machine has. Imports nothing heavy: the command
-checks a study against it before Optuna, pandas and pyarrow are loaded."""
+before anything runs), and what this machine has. Imports nothing heavy: a fresh run
+checks its first cell's draws against it before Optuna, pandas and pyarrow are loaded
+(:mod:`layerlr.study.prefetch`)."""
 
 from __future__ import annotations
 
