@@ -57,6 +57,8 @@ class Draw:
     fit_loss: Tensor  # (S,) = |X F - y|_F^2 / n, the least train loss times 2
     test_root: Tensor  # (S, r, d), r = min(m, d): Z^T Z = x_test^T x_test / m
     sigma_identity: bool = False  # matrix family, whitened data: sigma = I exactly (SPEC 2)
+    orthogonal_init: bool = False  # every W_l has orthonormal columns (SPEC 3)
+    identity_init: bool = False  # every W_l is I: a draw in its init's frame (init_frame)
 
     @property
     def seeds(self) -> int:
@@ -94,10 +96,11 @@ def from_raw(raws: list[dict], device: str | torch.device = "cpu",
     per_seed = [_statistics(raw, device, dtype) for raw in raws]
     fields = per_seed[0].keys()
     stacked = {k: None if per_seed[0][k] is None else torch.stack([p[k] for p in per_seed])
-               for k in fields if k not in ("weights", "sigma_identity")}
+               for k in fields if k not in ("weights", "sigma_identity", "orthogonal_init")}
     weights = [torch.stack([p["weights"][i] for p in per_seed])
                for i in range(len(per_seed[0]["weights"]))]
-    return Draw(weights=weights, sigma_identity=per_seed[0]["sigma_identity"], **stacked)
+    return Draw(weights=weights, sigma_identity=per_seed[0]["sigma_identity"],
+                orthogonal_init=per_seed[0]["orthogonal_init"], **stacked)
 
 
 class Sampler:
@@ -170,7 +173,8 @@ def linear_draws(setting: Setting, rng: Sampler) -> dict[str, object]:
         readout = readout[:, 0]
     return {"x_test": x_test, "weights": weights, "x": x, "noise": noise,
             "readout": readout, "beta": beta,
-            "sigma_identity": s.data == "whitened" and s.family == "matrix"}
+            "sigma_identity": s.data == "whitened" and s.family == "matrix",
+            "orthogonal_init": s.init == "orthogonal"}
 
 
 def _statistics(raw: dict, device: str | torch.device, dtype: torch.dtype) -> dict:
@@ -199,6 +203,7 @@ def _statistics(raw: dict, device: str | torch.device, dtype: torch.dtype) -> di
         "fit_loss": fit_loss,
         "test_root": _test_root(x_test, m),
         "sigma_identity": identity,
+        "orthogonal_init": bool(raw.get("orthogonal_init", False)),
     }
 
 

@@ -13,7 +13,7 @@ nothing here touches the n x d matrix X. With ``signal_only`` the residual
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import Tensor
@@ -61,6 +61,10 @@ class Dynamics:
         state, fwd = prepared
         state = self.step(draw, state, fwd, rates, signal_only)
         return state, self.forward(draw, state, with_residual=not signal_only)
+
+    def frame(self, draw: Draw) -> Draw:
+        """The draw the runs use: ``draw`` itself, or one in which they cost less."""
+        return draw
 
     def surrogate_losses(self, draw: Draw, prepared: object, rates: Tensor) -> Tensor | None:
         """The surrogate's population loss (S, B, T) for ``rates`` (B, T, K) without
@@ -157,6 +161,10 @@ class MatrixDynamics(Dynamics):
         c1, c2 = _second_coefficients(a, b, r, rates.to(a.dtype))
         return [self.combine("w1", c1, p["w1_next"]), self.combine("w2", c2, p["w2_next"])]
 
+    def frame(self, draw: Draw) -> Draw:
+        """The draw that :func:`init_frame` turns it into, where it has one."""
+        return init_frame(draw)
+
     def prepare(self, draw: Draw, signal_only: bool, steps: int) -> dict:
         """The per-seed work that steps 1 and 2 of every schedule combine.
 
@@ -167,27 +175,16 @@ class MatrixDynamics(Dynamics):
         losses are quadratic forms in their Gram matrices (``first``, see
         :func:`_first_grams`). For ``steps > 1`` also the products that step 2 combines
         (see :meth:`_second_step`); the surrogate of up to two steps needs only the Gram
-        matrix of :meth:`surrogate_losses`. Whitened data (Sigma = I) need no product
-        with Sigma.
+        matrix of :meth:`surrogate_losses`. The matrices are made by :func:`_parts`, or
+        by :func:`_frame_parts` for a draw in its init's frame.
         """
-        w1, w2 = draw.weights  # (S, d, h), (S, h, h)
-        h = w1.shape[-1]
-        m0 = _over(w1, w2, h)
-        r0 = -draw.c if signal_only else _sigma_times(draw, m0) - draw.c
-        g1, g2 = _over(r0, w2.mT, h), _over(w1.mT, r0, h)
-        maps = [m0, _over(w1, g2, h), _over(g1, w2, h), _over(g1, g2, h)]
-        if signal_only and steps <= 2:  # see surrogate_losses
-            return {"gram": _surrogate_gram(draw, w1, w2, g1, g2, maps)}
-        residuals = [r0]  # P_k of _second_step, each (S, d, h)
-        if not signal_only:
-            residuals += [_sigma_times(draw, m) for m in maps[1:]]
-        out = {"first": _first_grams(draw, maps, residuals, signal_only)}
+        parts = (_frame_parts if draw.identity_init else _parts)(draw, signal_only, steps)
+        if "surrogate" in parts:
+            return {"gram": _gram(parts["surrogate"])}
+        out = {"first": _first_grams(draw, parts, signal_only)}
         if steps > 1:  # the per-seed products of step 2, see _second_step
-            rest = residuals[1:]
-            out["w1_next"] = torch.stack([w1, g1, _over(r0, g2.mT, h)] + [
-                _over(r, b.mT, h) for r in rest for b in (w2, g2)], 1)
-            out["w2_next"] = torch.stack([w2, g2, _over(g1.mT, r0, h)] + [
-                _over(a.mT, r, h) for r in rest for a in (w1, g1)], 1)
+            out["w1_next"] = torch.stack(parts["w1_next"], 1)
+            out["w2_next"] = torch.stack(parts["w2_next"], 1)
         return out
 
     def surrogate_losses(self, draw: Draw, prepared: dict[str, Tensor],
@@ -391,21 +388,21 @@ def _outer(a: Tensor, b: Tensor) -> Tensor:
     return (a[:, :, None] * b[:, None, :]).flatten(1)
 
 
-def _first_grams(draw: Draw, maps: list[Tensor], residuals: list[Tensor],
+def _first_grams(draw: Draw, parts: dict[str, list[Tensor]],
                  signal_only: bool) -> dict[str, Tensor]:
     """Gram matrices, float64, of the per-seed matrices step 1 combines.
 
-    ``maps``: W1 W2, W1 G2, G1 W2, G1 G2 (all / h), each (S, d, h); ``residuals``: R0
-    and Sigma times the other three. "maps": of the maps and beta, and for GD the train
+    ``parts`` (of :func:`_parts`): "maps" W1 W2, W1 G2, G1 W2, G1 G2 (all / h), each
+    (S, d, h); "residuals" R0 and Sigma times the other three; for GD "test": Z times
+    the maps and beta. Returns "maps": the Gram of the maps and beta, and for GD the train
     loss's matrices (see :func:`_train_inner`): c for whitened data (Sigma = I, F = c),
-    else F, the residuals and Sigma F - c. "test": of Z times the maps and beta.
+    else F, the residuals and Sigma F - c; and for GD "test": the Gram of "test".
     """
     train = [] if signal_only else [draw.c] if draw.sigma_identity else [
-        draw.fit, *residuals, draw.fit_residual]
-    grams = {"maps": _gram(maps + [draw.beta] + train)}
+        draw.fit, *parts["residuals"], draw.fit_residual]
+    grams = {"maps": _gram(parts["maps"] + [draw.beta] + train)}
     if not signal_only:
-        z = draw.test_root  # (S, r, d)
-        grams["test"] = _gram([z @ m for m in maps + [draw.beta]])
+        grams["test"] = _gram(parts["test"])
     return grams
 
 
@@ -450,18 +447,109 @@ def _quadratic(gram: Tensor, left: Tensor, right: Tensor) -> Tensor:
     return ((left @ gram) * right).sum(-1)
 
 
-def _surrogate_gram(draw: Draw, w1: Tensor, w2: Tensor, g1: Tensor, g2: Tensor,
-                    maps: list[Tensor]) -> Tensor:
-    """Gram matrix (S, 10, 10), float64, of the nine products A_i B_j / h of
-    :meth:`MatrixDynamics.surrogate_losses` (in its order, i major) and beta.
+def _parts(draw: Draw, signal_only: bool, steps: int) -> dict[str, list[Tensor]]:
+    """The per-seed matrices of :meth:`MatrixDynamics.prepare`, each (S, ., .).
 
-    ``g1``, ``g2`` are the surrogate's step-1 gradients and ``maps`` the four products
-    the step-1 map combines (W1 W2, W1 G2, G1 W2, G1 G2, all / h), reused here.
+    "maps": W1 W2, W1 G2, G1 W2, G1 G2 (all / h); "residuals": R0 = Sigma M0 - c (the
+    surrogate's -c), and for GD Sigma times maps 1-3; for GD "test": Z times the maps and
+    beta; for ``steps > 1`` "w1_next" and "w2_next" of :meth:`MatrixDynamics._second_step`.
+    The surrogate of up to two steps: only "surrogate", the nine products A_i B_j / h of
+    :meth:`MatrixDynamics.surrogate_losses` (in its order, i major) and beta.
     """
+    w1, w2 = draw.weights  # (S, d, h), (S, h, h)
     h = w1.shape[-1]
-    q1, q2 = _over(-draw.c, g2.mT, h), _over(-g1.mT, draw.c, h)  # -c G2^T/h, -G1^T c/h
-    return _gram([maps[0], maps[1], _over(w1, q2, h), maps[2], maps[3], _over(g1, q2, h),
-                  _over(q1, w2, h), _over(q1, g2, h), _over(q1, q2, h), draw.beta])
+    m0 = _over(w1, w2, h)
+    r0 = -draw.c if signal_only else _sigma_times(draw, m0) - draw.c
+    g1, g2 = _over(r0, w2.mT, h), _over(w1.mT, r0, h)
+    maps = [m0, _over(w1, g2, h), _over(g1, w2, h), _over(g1, g2, h)]
+    if signal_only and steps <= 2:
+        q1, q2 = _over(r0, g2.mT, h), _over(g1.mT, r0, h)  # -c G2^T/h, -G1^T c/h
+        return {"surrogate": [maps[0], maps[1], _over(w1, q2, h), maps[2], maps[3],
+                              _over(g1, q2, h), _over(q1, w2, h), _over(q1, g2, h),
+                              _over(q1, q2, h), draw.beta]}
+    parts = {"maps": maps, "residuals": [r0]}
+    if not signal_only:
+        parts["residuals"] += [_sigma_times(draw, m) for m in maps[1:]]
+        parts["test"] = [draw.test_root @ m for m in maps + [draw.beta]]
+    if steps > 1:
+        rest = parts["residuals"][1:]
+        parts["w1_next"] = [w1, g1, _over(r0, g2.mT, h)] + [
+            _over(r, b.mT, h) for r in rest for b in (w2, g2)]
+        parts["w2_next"] = [w2, g2, _over(g1.mT, r0, h)] + [
+            _over(a.mT, r, h) for r in rest for a in (w1, g1)]
+    return parts
+
+
+def _frame_parts(draw: Draw, signal_only: bool, steps: int) -> dict[str, list[Tensor]]:
+    """:func:`_parts` for a draw in its init's frame (W1 = W2 = I, Sigma = I).
+
+    Then M0 = I / h, G1 = G2 = R0 / h, and every product of :func:`_parts` is a word in
+    r = R0 and R = R0^T over a power of h (:class:`_Words`): five products per seed
+    for GD, five for the surrogate, against 14 and 13 h x h x h products.
+    """
+    c = draw.c  # (S, h, h)
+    s, h = c.shape[0], c.shape[-1]
+    eye = torch.eye(h, dtype=c.dtype, device=c.device).expand(s, h, h)
+    r = -c if signal_only else eye / h - c  # R0 = M0 - c
+    w = _Words(r)
+    maps = [eye / h, r / h**2, r / h**2, w("rr") / h**3]
+    if signal_only and steps <= 2:
+        return {"surrogate": [maps[0], maps[1], w("Rr") / h**3, maps[2], maps[3],
+                              w("rRr") / h**4, w("rR") / h**3, w("rRr") / h**4,
+                              w("rRRr") / h**5, draw.beta]}
+    parts = {"maps": maps, "residuals": [r] if signal_only else [r, *maps[1:]]}
+    if not signal_only:
+        zr = draw.test_root @ r
+        parts["test"] = [draw.test_root / h, zr / h**2, zr / h**2, zr @ r / h**3,
+                         draw.test_root @ draw.beta]
+    if steps > 1:
+        parts["w1_next"] = [eye, r / h, w("rR") / h**2]
+        parts["w2_next"] = [eye, r / h, w("Rr") / h**2]
+        if not signal_only:  # P_k = r / h^2, r / h^2, rr / h^3 times I / h and G / h
+            parts["w1_next"] += [r / h**3, w("rR") / h**4] * 2 + [
+                w("rr") / h**4, w("rrR") / h**5]
+            parts["w2_next"] += [r / h**3, w("Rr") / h**4] * 2 + [
+                w("rr") / h**4, w("Rrr") / h**5]
+    return parts
+
+
+class _Words:
+    """Products of r (S, h, h) and R = r^T, named by their letters ("rRr" = r r^T r),
+    each made once, as one product of two known words where it can be."""
+
+    def __init__(self, r: Tensor) -> None:
+        self.known = {"r": r, "R": r.mT}
+
+    def __call__(self, name: str) -> Tensor:
+        if name not in self.known:
+            k = max((k for k in range(1, len(name))
+                     if name[:k] in self.known and name[k:] in self.known),
+                    default=len(name) - 1)
+            self.known[name] = self(name[:k]) @ self(name[k:])
+        return self.known[name]
+
+
+def init_frame(draw: Draw) -> Draw:
+    """The draw seen from its init: the same losses with W1 = W2 = I (SPEC 3, 4).
+
+    With W1 and W2 square and orthogonal (orthogonal init, d = h) and Sigma = I
+    (whitened data), GD keeps W1 = W1_0 A and W2 = C W2_0, where A and C run GD from
+    A = C = I on c' = W1_0^T c W2_0^T; since |W1_0 X W2_0|_F = |X|_F, every loss is the
+    same with beta' = W1_0^T beta W2_0^T and Z' = Z W1_0 (the surrogate too: its
+    residual -c is -c' there). Products with I cost nothing (:func:`_frame_parts`).
+    Any other draw is returned as it is.
+    """
+    w1, w2 = draw.weights
+    if not (draw.sigma_identity and draw.orthogonal_init and len(draw.weights) == 2
+            and w1.shape[-2] == w1.shape[-1]):
+        return draw
+    c = w1.mT @ draw.c @ w2.mT  # (S, h, h)
+    beta = c if torch.equal(draw.c, draw.beta) else w1.mT @ draw.beta @ w2.mT
+    s, h = c.shape[0], c.shape[-1]
+    eye = torch.eye(h, dtype=c.dtype, device=c.device).expand(s, h, h)
+    return replace(draw, weights=[eye, eye], beta=beta, c=c, fit=c,
+                   fit_residual=torch.zeros_like(c), test_root=draw.test_root @ w1,
+                   sigma=eye, identity_init=True)
 
 
 def _over(a: Tensor, b: Tensor, h: int) -> Tensor:

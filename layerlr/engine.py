@@ -141,6 +141,9 @@ def evaluate(setting: Setting, schedules: object, seeds: list[int], *,
     chunk = chunk_size(setting, len(seeds), rates.shape[1], draws.weights[0].element_size(),
                        memory_budget, draws.weights[0].device)
     cache, steps, shared = {} if prepared is None else prepared, rates.shape[1], {}
+    if "draws" not in cache:  # the draws the runs use (MatrixDynamics: init_frame)
+        cache["draws"] = dyn.frame(draws)
+    draws = cache["draws"]
     for flag in (False, True) if surrogate else (False,):  # signal_only: GD, surrogate
         if (flag, steps) not in cache:
             cache[flag, steps] = dyn.prepare(draws, flag, steps)

@@ -10,6 +10,7 @@ import torch
 
 from layerlr import ScheduleError, Setting, closed_form, constant, evaluate
 from layerlr.draws import draw, raw_draws
+from layerlr.dynamics import MatrixDynamics
 from layerlr.engine import LOSSES
 
 CASES = [
@@ -17,6 +18,8 @@ CASES = [
          target="orthogonal", test_size=5),
     dict(family="matrix", depth=2, width=6, d=7, n=5, init="gaussian", data="gaussian",
          target="gaussian", test_size=11),
+    dict(family="matrix", depth=2, width=6, d=6, n=9, init="orthogonal", data="whitened",
+         target="gaussian", test_size=4),
     dict(family="readout", depth=3, width=6, d=8, n=10, init="orthogonal", data="whitened",
          target="sphere", test_size=5),
     dict(family="readout", depth=4, width=5, d=7, n=4, init="gaussian", data="gaussian",
@@ -60,12 +63,23 @@ def assert_equals_naive_autograd(setting: Setting, rates: torch.Tensor) -> None:
                 assert rel(got, sur[t]["population"]) <= 1e-10, ("surrogate", seed, b, t)
 
 
-@pytest.mark.parametrize("case", CASES[:2], ids=["whitened", "gaussian"])
+@pytest.mark.parametrize("case", CASES[:3], ids=["whitened", "gaussian", "frame"])
 @pytest.mark.parametrize("steps", [1, 2])
-def test_matrix_runs_of_one_and_two_steps_equal_naive_autograd(case, steps):
+@pytest.mark.parametrize("noise", [0.0, 0.3])
+def test_matrix_runs_of_one_and_two_steps_equal_naive_autograd(case, steps, noise):
     """Up to two steps the matrix surrogate is a quadratic form in per-seed products
-    (no run at all) and step 2 of GD combines per-seed products: check both."""
-    assert_equals_naive_autograd(Setting(**case, noise=0.3), schedules(2)[:, :steps])
+    (no run at all) and step 2 of GD combines per-seed products: check both, also in
+    the init's frame (orthogonal init with d = h on whitened data: "frame")."""
+    assert_equals_naive_autograd(Setting(**case, noise=noise), schedules(2)[:, :steps])
+
+
+def test_square_orthogonal_init_on_whitened_data_runs_in_its_frame():
+    """The "frame" case runs with W1 = W2 = I (so the tests above check that path);
+    a wide W1 (d > h) or a Gaussian init keep their draws."""
+    dyn = MatrixDynamics()
+    assert dyn.frame(draw(Setting(**CASES[2]), SEEDS)).identity_init
+    for case in CASES[:2]:
+        assert not dyn.frame(draw(Setting(**case), SEEDS)).identity_init
 
 
 def test_test_set_larger_than_d_uses_an_exact_root():
@@ -201,7 +215,8 @@ def test_steps_that_contradict_the_schedules_are_refused_not_ignored():
         evaluate(setting, [[[1.0, 2.0], [1.0, 2.0]]], [0], steps=5)
 
 
-@pytest.mark.parametrize("case", [CASES[0], CASES[3]], ids=["matrix", "readout4"])
+@pytest.mark.parametrize("case", [CASES[0], CASES[2], CASES[4]],
+                         ids=["matrix", "frame", "readout4"])
 def test_fifty_steps_equal_naive_autograd(case):
     """Long runs (up to 100 steps): the readout state grows one column per step."""
     setting = Setting(**case)
