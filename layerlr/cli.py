@@ -56,7 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a study file (resumes an interrupted one)")
     run.add_argument("study", help="the study file, e.g. studies/quickstart.toml")
     _where(run)
-    run.add_argument("--address", help="join a running Ray cluster (default: start a local one)")
+    run.add_argument("--address", help="join a running Ray cluster (default: this machine, "
+                                       "starting a local Ray where it pays)")
     run.add_argument("--dashboard-host", default="127.0.0.1",
                      help="where a local Ray binds its dashboard (default: 127.0.0.1 only)")
     run.add_argument("--restart", action="store_true",
@@ -68,8 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("results", help="the results directory, e.g. results/quickstart")
     report.add_argument("--out", help="where to write (default: RESULTS/report)")
     report.add_argument("--storage", default=os.environ.get("LAYERLR_STORAGE"),
-                        help="Optuna storage URL (default: $LAYERLR_STORAGE, else "
-                             "RESULTS/optuna.db)")
+                        help=STORAGE_HELP)
     report.add_argument("--quiet", action="store_true", help="no progress lines")
     report.set_defaults(func=_report_cmd)
     for name, func, text in (("status", _status, "trial counts and best value per cell"),
@@ -86,12 +86,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+STORAGE_HELP = ("Optuna storage URL (default: $LAYERLR_STORAGE, else the journal "
+                "RESULTS/optuna.log, or RESULTS/optuna.db where an older layerlr left one)")
+
+
 def _where(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--results", help="results directory (default: results/<study name>)")
     cmd.add_argument("--storage", default=os.environ.get("LAYERLR_STORAGE"),
-                     help="Optuna storage URL (default: $LAYERLR_STORAGE, else "
-                          "RESULTS/optuna.db); prefer the variable for URLs with a password, "
-                          "which command lines expose")
+                     help=STORAGE_HELP + "; prefer the variable for URLs with a "
+                          "password, which command lines expose")
 
 
 def _run(args: argparse.Namespace) -> int:
