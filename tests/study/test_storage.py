@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import multiprocessing
+
 import optuna
 import pytest
 from command import layerlr
 from dashboard import dashboard_studies
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import TrialState
 
 from layerlr.study.storage import (
+    JournalFile,
     StorageError,
     StorageURLError,
+    flush,
     open_storage,
     redact,
     resolve,
@@ -100,3 +107,63 @@ def test_optuna_dashboard_reads_the_journal_of_a_results_directory(tmp_path):
     journal = optuna.storages.JournalStorage(
         optuna.storages.journal.JournalFileBackend(str(tmp_path / "res" / "optuna.log")))
     assert {"dash/L2-h16", "dash/L3-h16"} <= dashboard_studies(journal)
+
+
+def _ask_and_tell(args: tuple[str, int, int]) -> dict[int, tuple[dict, float]]:
+    """Run ``trials`` trials of study "s/c" on the journal at ``path``: -> what this
+    process told, by trial number."""
+    path, trials, seed = args
+    store = JournalStorage(JournalFile(path))
+    study = optuna.load_study(study_name="s/c", storage=store,
+                              sampler=optuna.samplers.RandomSampler(seed=seed))
+    told = {}
+    for i in range(trials):
+        trial = study.ask()
+        x = trial.suggest_float("x", 0.0, 1.0)
+        y = trial.suggest_int("y", 0, 1000)
+        trial.set_user_attr("who", seed)
+        study.tell(trial, x + y)
+        told[trial.number] = ({"x": x, "y": y}, x + y)
+        if i % 7 == 0:  # a read between writes, as the driver's status does
+            study.get_trials(deepcopy=False)
+    flush(store)
+    return told
+
+
+def test_journal_writers_in_two_processes_see_and_keep_every_trial(tmp_path):
+    """Lines a process appends are read back from memory only when nobody else wrote
+    in between: two processes on one journal, against Optuna's own file backend."""
+    path = str(tmp_path / "optuna.log")
+    optuna.create_study(study_name="s/c", storage=open_storage(resolve(tmp_path)))
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(2) as pool:
+        parts = pool.map(_ask_and_tell, [(path, 150, 1), (path, 150, 2)])
+    told = {**parts[0], **parts[1]}
+    assert len(told) == 300  # no trial number given twice
+    reference = JournalStorage(JournalFileBackend(path))  # Optuna's reader, unmodified
+    trials = optuna.load_study(study_name="s/c", storage=reference).get_trials()
+    assert len(trials) == 300
+    for t in trials:
+        assert t.state == TrialState.COMPLETE
+        assert (t.params, t.value) == told[t.number]
+    mine = {t.number: t.user_attrs["who"] for t in trials}
+    assert sorted(mine.values()).count(1) == 150
+
+
+def test_journal_read_from_memory_equals_a_fresh_replay(tmp_path):
+    """One writer: every read after an append is served from memory; its view of the
+    study equals a fresh replay of the file by Optuna's backend, also after another
+    instance wrote in between."""
+    path = str(tmp_path / "optuna.log")
+    optuna.create_study(study_name="s/c", storage=open_storage(resolve(tmp_path)))
+    ours = optuna.load_study(study_name="s/c", storage=JournalStorage(JournalFile(path)))
+    other = optuna.load_study(study_name="s/c", storage=JournalStorage(JournalFile(path)))
+    for i in range(40):
+        study = other if i % 10 == 9 else ours
+        trial = study.ask()
+        study.tell(trial, trial.suggest_float("x", 0.0, 1.0))
+    reference = optuna.load_study(study_name="s/c",
+                                  storage=JournalStorage(JournalFileBackend(path)))
+    want = [(t.number, t.params, t.value, t.state) for t in reference.get_trials()]
+    for study in (ours, other):
+        assert [(t.number, t.params, t.value, t.state) for t in study.get_trials()] == want
