@@ -226,8 +226,7 @@ class JournalFile(JournalFileBackend):
                 self.watch.seen(before + sum(map(len, lines)))
         except FileNotFoundError:  # its folder went with it
             raise self._gone() from None
-        number, offset = self.tail
-        if before == offset + sum(map(len, self.mine)):  # no other writer since our read
+        if before == self.tail[1] + sum(map(len, self.mine)):  # no other writer since our read
             self.mine += lines
         self.dirty = True
 
