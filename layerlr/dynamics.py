@@ -86,7 +86,8 @@ class MatrixDynamics(Dynamics):
     Step 1 costs O(B) per schedule (quadratic forms in per-seed Gram matrices, see
     :meth:`first_step`), step 2 combines per-seed products (:meth:`_second_step`) and
     forms each schedule's M once; later steps are plain products. Whitened data take
-    Sigma = I (SPEC 2). Maps are kept transposed (h x d): then Sigma M = (M^T Sigma)^T
+    Sigma = I (SPEC 2); with a square orthogonal init too, the runs take place in the
+    init's frame (:func:`init_frame`), where W1 = W2 = I at step 0. Maps are kept transposed (h x d): then Sigma M = (M^T Sigma)^T
     is one product of contiguous tensors, and Z M a batched product with M^T's
     transposed view, with no copies of the B per-schedule matrices. One instance serves one evaluation: it keeps the big
     per-schedule outputs in buffers reused from one chunk of schedules to the next,

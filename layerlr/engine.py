@@ -125,7 +125,8 @@ def evaluate(setting: Setting, schedules: object, seeds: list[int], *,
     (default 2 GiB on CPU, half the free memory on CUDA). ``draws`` reuses draws made
     earlier by :func:`layerlr.draws.draw` for the same seeds; ``prepared``, a dict the
     caller keeps with those draws, keeps the per-seed work shared by every schedule
-    (SPEC 4: the products that step 1 and 2 combine) from one call to the next.
+    (SPEC 4: the products that step 1 and 2 combine, and the draws turned to the init's
+    frame, :func:`layerlr.dynamics.init_frame`) from one call to the next.
     ``surrogate=False`` skips the signal-only run (its column is then NaN).
     ``measure=False`` draws and trains nothing: the losses are NaN and only the theory
     is filled in, at no cost at any width (a study on the theory alone).
