@@ -11,8 +11,7 @@ not pay for importing torch, Ray or Optuna.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from layerlr._lazy import lazy_names
 
 _WHERE = {
     "Setting": "layerlr.setting",
@@ -37,14 +36,4 @@ _WHERE = {
 
 __all__ = sorted(_WHERE)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module 'layerlr' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_WHERE[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_names(__name__, _WHERE)

@@ -22,8 +22,7 @@ rows: SPEC 6's formulas where they held only to leading order in h.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from layerlr._lazy import lazy_names
 
 _WHERE = {
     "closed_form": "layerlr.theory.expectation",
@@ -36,14 +35,4 @@ _WHERE = {
 
 __all__ = ["ABSENT", "EXACT", "FORMULAS", "closed_form", "exact_steps", "setting_kind"]
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module 'layerlr.theory' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_WHERE[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_names(__name__, _WHERE)

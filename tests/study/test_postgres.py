@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from command import COMMAND, layerlr
 from dashboard import dashboard_studies
+from study_files import SHARED_STORAGE
 
 from layerlr.study import load_study
 
@@ -62,22 +63,6 @@ def postgres_url():
         shutil.rmtree(root, ignore_errors=True)
 
 
-STUDY = """
-name = "{name}"
-[model]
-depth = [2, 3]
-width = 16
-[train]
-seeds = [1, 2]
-[search]
-sampler = "tpe"
-n_trials = 15
-[resources]
-batch_size = 2
-workers = 1
-"""
-
-
 @pytest.fixture(scope="module")
 def two_studies(ray_address, postgres_url, tmp_path_factory):
     """Studies alpha and beta run at once by two ``layerlr run`` on the one database:
@@ -87,7 +72,7 @@ def two_studies(ray_address, postgres_url, tmp_path_factory):
     procs = {}
     for name in ("alpha", "beta"):
         study = root / f"{name}.toml"
-        study.write_text(STUDY.format(name=name))
+        study.write_text(SHARED_STORAGE.format(name=name))
         procs[name] = subprocess.Popen(
             [*COMMAND, "run", str(study), "--results",
              str(root / name), "--address", ray_address],

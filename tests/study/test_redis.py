@@ -15,6 +15,7 @@ import optuna
 import pandas as pd
 import pytest
 from command import layerlr
+from study_files import SHARED_STORAGE
 
 from layerlr.study import load_study
 from layerlr.study.storage import open_storage, resolve
@@ -50,25 +51,9 @@ def redis_url():
         shutil.rmtree(root, ignore_errors=True)
 
 
-STUDY = """
-name = "{name}"
-[model]
-depth = [2, 3]
-width = 16
-[train]
-seeds = [1, 2]
-[search]
-sampler = "tpe"
-n_trials = 15
-[resources]
-batch_size = 2
-workers = 1
-"""
-
-
 def test_a_study_on_redis_resumes_exactly_after_a_sigkill(ray_address, redis_url, tmp_path):
     study = tmp_path / "s.toml"
-    study.write_text(STUDY.format(name="onredis"))
+    study.write_text(SHARED_STORAGE.format(name="onredis"))
     results = tmp_path / "res"
     env = {"LAYERLR_STORAGE": redis_url}
     args = ("run", study, "--results", results, "--address", ray_address, "--quiet")
