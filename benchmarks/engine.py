@@ -77,6 +77,10 @@ def engine_flops(setting: Setting, schedules: int, seeds: int) -> float:
         # per seed (whitened: Sigma = I): M0, G1, G2, 3 basis, 14 step-2 products, and
         # Z times the 4 basis and beta (step 1's losses are Gram quadratic forms)
         shared = 2 * h**3 * (1 + 2 + 3 + 14) + 5 * 2 * r * h * h
+        if setting.init == "orthogonal" and setting.d == h and setting.data == "whitened":
+            # in the init's frame (noise-free): c rotated (2 products), 5 words of R0;
+            # Z W1, Z R0, Z R0^2, Z beta (step 1), Z beta again (step 2's losses)
+            shared = 2 * h**3 * (2 + 5) + 5 * 2 * r * h * h
         # per schedule at step 2: M2 and Z M2
         return seeds * (shared + schedules * (2 * h**3 + 2 * r * h * h))
     k = setting.layers
