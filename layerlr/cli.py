@@ -16,6 +16,8 @@ import traceback
 from pathlib import Path
 
 OK, ERROR, BAD_INPUT, ENVIRONMENT, TRIALS_FAILED, INTERRUPTED = 0, 1, 2, 3, 4, 130
+STORAGE_HELP = ("Optuna storage URL (default: $LAYERLR_STORAGE, else the journal "
+                "RESULTS/optuna.log, or RESULTS/optuna.db where an older layerlr left one)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,10 +86,6 @@ def _parser() -> argparse.ArgumentParser:
             cmd.add_argument("--top", type=int, default=3, help="schedules per cell")
         cmd.set_defaults(func=func)
     return parser
-
-
-STORAGE_HELP = ("Optuna storage URL (default: $LAYERLR_STORAGE, else the journal "
-                "RESULTS/optuna.log, or RESULTS/optuna.db where an older layerlr left one)")
 
 
 def _where(cmd: argparse.ArgumentParser) -> None:

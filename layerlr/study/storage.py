@@ -3,11 +3,14 @@
 Default: Optuna's ``JournalStorage`` on the file ``RESULTS/optuna.log``. Its ask and
 tell cost O(1) storage work per operation (each process replays the journal into memory
 once and then reads only the new lines), where an RDB storage re-reads every unfinished
-trial of the study on each ask. The file backend here differs from Optuna's in one
-point: an append is not fsync'd on its own; :meth:`JournalFile.flush` fsyncs once per
-batch, before that batch's Parquet rows are written. An append survives the death of
-any process (SIGKILL included) either way; only an OS crash can lose the batch in
-flight, and then its Parquet rows were never written.
+trial of the study on each ask. The file backend here (:class:`JournalFile`) differs
+from Optuna's in three points: an append is not fsync'd on its own;
+:meth:`JournalFile.flush` fsyncs once per batch, before that batch's Parquet rows are
+written. An append survives the death of any process (SIGKILL included) either way;
+only an OS crash can lose the batch in flight, and then its Parquet rows were never
+written. A results directory's own journal is read back without reopening the file
+where nothing else was written. And a journal deleted or replaced under a run is never
+written again.
 
 Other storages, by ``--storage`` or ``$LAYERLR_STORAGE``:
 
@@ -27,6 +30,7 @@ import re
 import socket
 import sqlite3
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -153,11 +157,15 @@ class JournalFile(JournalFileBackend):
     """Optuna's journal file, fsync'd once per batch instead of once per operation.
 
     Optuna reads the journal back after each of its writes (one per parameter, attribute
-    and state of a trial), opening the file every time. Here a read that finds the file
-    as long as what this process has read costs one ``stat``, and lines this process has
-    just appended are decoded from memory when the file holds exactly what was read
-    before them (checked under the append lock); anything else is read from the file as
-    Optuna does, so other writers' lines are never missed.
+    and state of a trial), opening the file every time. For a results directory's own
+    journal (``local``: on this machine, under :class:`FileLock`), a read that finds the
+    file as long as what this process has read costs one ``stat``, lines this process
+    has just appended are decoded from memory when the file holds exactly what was read
+    before them (checked under the append lock), and appends go through a descriptor
+    kept open; anything else is read from the file as Optuna does, so other writers'
+    lines are never missed. A journal named by ``--storage`` may be on NFS, whose cached
+    sizes and appends through an open descriptor cannot be trusted across machines: it
+    is read and appended as Optuna does.
 
     It also refuses to write once its file was deleted or replaced (Optuna's backend
     would silently start a new, empty journal), raising :class:`StorageError`.
@@ -173,14 +181,18 @@ class JournalFile(JournalFileBackend):
         except OSError as err:
             raise StorageError(f"cannot open the journal {path}: {err.strerror or err}") from None
         self.watch = FileWatch(path)
-        self.dirty = False
+        self.local, self.dirty = local, False
         self.tail = (0, 0)  # the first log number not read yet, and where it starts
         self.mine: list[bytes] = []  # lines appended here from ``tail`` on, not read yet
-        self.fd: int | None = None  # for appends, opened at the first
+        self.fd: int | None = None  # for appends (local), opened at the first
+
+    def __getstate__(self) -> dict:
+        """A copy in another process opens its own descriptor and reads the file."""
+        return {**self.__dict__, "fd": None, "mine": [], "tail": (0, 0)}
 
     def read_logs(self, log_number_from: int):
         number, offset = self.tail
-        if log_number_from == number:
+        if self.local and log_number_from == number:
             try:
                 size = os.stat(self._file_path).st_size
             except FileNotFoundError:
@@ -226,15 +238,21 @@ class JournalFile(JournalFileBackend):
                 self.watch.seen(before + sum(map(len, lines)))
         except FileNotFoundError:  # its folder went with it
             raise self._gone() from None
-        if before == self.tail[1] + sum(map(len, self.mine)):  # no other writer since our read
-            self.mine += lines
+        if self.local and before == self.tail[1] + sum(map(len, self.mine)):  # no other
+            self.mine += lines  # writer since our read
         self.dirty = True
 
     def _write(self, data: bytes) -> None:
-        """Append ``data`` through a descriptor kept open (O_APPEND): the caller holds the
-        lock and has checked that the file is still the one this process opened."""
+        """Append ``data`` (the caller holds the lock and has checked that the file is
+        still the one this process opened): through a descriptor kept open (O_APPEND)
+        for a local journal, else by opening the file as Optuna does."""
+        if not self.local:
+            with open(self._file_path, "ab") as f:
+                f.write(data)
+            return
         if self.fd is None:
             self.fd = os.open(self._file_path, os.O_WRONLY | os.O_APPEND)
+            weakref.finalize(self, os.close, self.fd)
         view = memoryview(data)
         while view:
             view = view[os.write(self.fd, view):]
@@ -244,7 +262,11 @@ class JournalFile(JournalFileBackend):
         if self.dirty:
             if self.watch.gone() is not None:
                 raise self._gone()
-            os.fsync(self.fd)
+            if self.fd is not None:
+                os.fsync(self.fd)
+            else:
+                with open(self._file_path, "rb") as f:
+                    os.fsync(f.fileno())
             self.dirty = False
 
     def _gone(self) -> StorageError:
@@ -269,8 +291,12 @@ class FileLock:
 
         if self.fd is None:
             self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            weakref.finalize(self, os.close, self.fd)
         fcntl.flock(self.fd, fcntl.LOCK_EX)
         return True
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "fd": None}  # a copy in another process opens its own
 
     def release(self) -> None:
         import fcntl

@@ -150,20 +150,39 @@ def test_journal_writers_in_two_processes_see_and_keep_every_trial(tmp_path):
     assert sorted(mine.values()).count(1) == 150
 
 
-def test_journal_read_from_memory_equals_a_fresh_replay(tmp_path):
-    """One writer: every read after an append is served from memory; its view of the
-    study equals a fresh replay of the file by Optuna's backend, also after another
-    instance wrote in between."""
-    path = str(tmp_path / "optuna.log")
-    optuna.create_study(study_name="s/c", storage=open_storage(resolve(tmp_path)))
-    ours = optuna.load_study(study_name="s/c", storage=JournalStorage(JournalFile(path)))
-    other = optuna.load_study(study_name="s/c", storage=JournalStorage(JournalFile(path)))
-    for i in range(40):
-        study = other if i % 10 == 9 else ours
-        trial = study.ask()
-        study.tell(trial, trial.suggest_float("x", 0.0, 1.0))
-    reference = optuna.load_study(study_name="s/c",
-                                  storage=JournalStorage(JournalFileBackend(path)))
-    want = [(t.number, t.params, t.value, t.state) for t in reference.get_trials()]
-    for study in (ours, other):
-        assert [(t.number, t.params, t.value, t.state) for t in study.get_trials()] == want
+def test_journal_read_from_memory_equals_a_fresh_replay(tmp_path, monkeypatch):
+    """A local journal's reads after its own appends do not open the file; after another
+    instance wrote, it reads the file; a journal named by --storage (maybe on NFS, with
+    Optuna's own lock) reads the file every time. Every view equals a fresh replay by
+    Optuna's backend."""
+    opened = []
+    original = JournalFileBackend.read_logs
+
+    def counted(self, log_number_from):
+        opened.append(self)
+        yield from original(self, log_number_from)
+
+    monkeypatch.setattr(JournalFileBackend, "read_logs", counted)
+    (tmp_path / "shared").mkdir()
+    for folder, locals_ in ((tmp_path, (True, True)), (tmp_path / "shared", (False, False))):
+        path = str(folder / "optuna.log")
+        optuna.create_study(study_name="s/c",
+                            storage=JournalStorage(JournalFile(path, locals_[0])))
+        ours, other = (optuna.load_study(study_name="s/c",
+                                         storage=JournalStorage(JournalFile(path, local)))
+                       for local in locals_)
+        for i in range(30):
+            study = other if i % 10 == 9 else ours
+            before = len(opened)
+            trial = study.ask()
+            study.tell(trial, trial.suggest_float("x", 0.0, 1.0))
+            reads = [b for b in opened[before:] if b is study._storage._backend]
+            if i % 10 not in (0, 9):  # ours, right after its own writes
+                assert bool(reads) != locals_[0], (folder, i)
+        assert any(b is ours._storage._backend for b in opened)  # after the other wrote
+        reference = optuna.load_study(study_name="s/c",
+                                      storage=JournalStorage(JournalFileBackend(path)))
+        want = [(t.number, t.params, t.value, t.state) for t in reference.get_trials()]
+        for study in (ours, other):
+            got = [(t.number, t.params, t.value, t.state) for t in study.get_trials()]
+            assert got == want
