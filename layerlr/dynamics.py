@@ -507,29 +507,29 @@ def _frame_parts(draw: Draw, signal_only: bool, steps: int) -> dict[str, list[Te
     r = R0 and R = R0^T over a power of h (:class:`_Words`): five products per seed
     for GD, five for the surrogate, against 20 and 13 h x h x h products.
     """
-    c = draw.c  # (S, h, h)
-    s, h = c.shape[0], c.shape[-1]
-    eye = torch.eye(h, dtype=c.dtype, device=c.device).expand(s, h, h)
+    c, eye = draw.c, draw.sigma  # (S, h, h); Sigma is I there
+    h = c.shape[-1]
     r = -c if signal_only else eye / h - c  # R0 = M0 - c
     w = _Words(r)
-    maps = [eye / h, r / h**2, r / h**2, w("rr") / h**3]
+    r2 = r / h**2  # W1 G2 / h = G1 W2 / h
+    maps = [eye / h, r2, r2, w("rr") / h**3]
     if signal_only and steps <= 2:
-        return {"surrogate": [maps[0], maps[1], w("Rr") / h**3, maps[2], maps[3],
-                              w("rRr") / h**4, w("rR") / h**3, w("rRr") / h**4,
-                              w("rRRr") / h**5, draw.beta]}
+        return {"surrogate": [maps[0], r2, w("Rr") / h**3, r2, maps[3], w("rRr") / h**4,
+                              w("rR") / h**3, w("rRr") / h**4, w("rRRr") / h**5, draw.beta]}
     parts = {"maps": maps, "residuals": [r] if signal_only else [r, *maps[1:]]}
     if not signal_only:
         zr = draw.test_root @ r
-        parts["test"] = [draw.test_root / h, zr / h**2, zr / h**2, zr @ r / h**3,
+        zr2 = zr / h**2
+        parts["test"] = [draw.test_root / h, zr2, zr2, zr @ r / h**3,
                          draw.test_root @ draw.beta]
     if steps > 1:
-        parts["w1_next"] = [eye, r / h, w("rR") / h**2]
-        parts["w2_next"] = [eye, r / h, w("Rr") / h**2]
+        g = r / h  # G1 = G2
+        parts["w1_next"] = [eye, g, w("rR") / h**2]
+        parts["w2_next"] = [eye, g, w("Rr") / h**2]
         if not signal_only:  # P_k = r / h^2, r / h^2, rr / h^3 times I / h and G / h
-            parts["w1_next"] += [r / h**3, w("rR") / h**4] * 2 + [
-                w("rr") / h**4, w("rrR") / h**5]
-            parts["w2_next"] += [r / h**3, w("Rr") / h**4] * 2 + [
-                w("rr") / h**4, w("Rrr") / h**5]
+            r3, rr4 = r / h**3, w("rr") / h**4
+            parts["w1_next"] += [r3, w("rR") / h**4] * 2 + [rr4, w("rrR") / h**5]
+            parts["w2_next"] += [r3, w("Rr") / h**4] * 2 + [rr4, w("Rrr") / h**5]
     return parts
 
 
@@ -567,10 +567,9 @@ def init_frame(draw: Draw) -> Draw:
         return draw
     c = w1.mT @ draw.c @ w2.mT  # (S, h, h)
     beta = c if torch.equal(draw.c, draw.beta) else w1.mT @ draw.beta @ w2.mT
-    s, h = c.shape[0], c.shape[-1]
-    eye = torch.eye(h, dtype=c.dtype, device=c.device).expand(s, h, h)
-    return replace(draw, weights=[eye, eye], beta=beta, c=c, fit=c,  # fit_residual: 0
-                   test_root=draw.test_root @ w1, sigma=eye, identity_init=True)
+    # sigma (I, as W1 and W2 become) and fit_residual (0) are the same in the frame
+    return replace(draw, weights=[draw.sigma, draw.sigma], beta=beta, c=c, fit=c,
+                   test_root=draw.test_root @ w1, identity_init=True)
 
 
 def _over(a: Tensor, b: Tensor, h: int) -> Tensor:
