@@ -5,13 +5,11 @@ The driver (Ray, Optuna, torch) is imported on first use of its names.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from layerlr._lazy import lazy_names
 from layerlr.study.config import StudyConfig, StudyFileError, load_study, parse_study
 
-_LAZY = {"RunSummary": "driver", "StudyChanged": "driver", "run_study": "driver",
-         "StudyLocked": "lock"}
+_LAZY = {"RunSummary": "layerlr.study.driver", "StudyChanged": "layerlr.study.driver",
+         "run_study": "layerlr.study.driver", "StudyLocked": "layerlr.study.lock"}
 
 __all__ = [
     "RunSummary",
@@ -25,7 +23,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"layerlr.study.{_LAZY[name]}"), name)
-    raise AttributeError(f"module 'layerlr.study' has no attribute {name!r}")
+__getattr__, _ = lazy_names(__name__, _LAZY)  # dir() keeps listing the eager names too
