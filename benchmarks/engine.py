@@ -19,7 +19,7 @@ import torch
 from table import best_of, print_table
 
 from layerlr import Setting, constant, diagonal, evaluate
-from layerlr.draws import from_raw, raw_draws
+from layerlr.families.linear.draws import from_raw, raw_draws
 
 
 def published_method(setting: Setting, raws: list[dict], rates: torch.Tensor) -> torch.Tensor:

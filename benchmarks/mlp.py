@@ -20,7 +20,8 @@ import torch
 from table import best_of, print_table
 
 from layerlr import Setting, constant, evaluate
-from layerlr.mlp_draws import MlpDraw, draw_mlp
+from layerlr.families.mlp.draws import MlpDraw
+from layerlr.families.mlp.draws import draw as draw_mlp
 
 ACT = {"relu": torch.relu, "tanh": torch.tanh, "gelu": torch.nn.functional.gelu,
        "linear": lambda x: x}

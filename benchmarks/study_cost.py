@@ -20,7 +20,7 @@ import torch
 from table import print_table
 
 from layerlr import Setting, evaluate
-from layerlr.draws import draw
+from layerlr.engine import draw
 from layerlr.results import read_results
 
 SETTING_COLUMNS = ("family", "depth", "width", "d", "n", "init", "data", "target", "noise",

@@ -16,8 +16,8 @@ from layerlr._lazy import lazy_names
 _WHERE = {
     "Setting": "layerlr.setting",
     "SettingError": "layerlr.setting",
-    "Draw": "layerlr.draws",
-    "draw": "layerlr.draws",
+    "Draw": "layerlr.families.linear.draws",
+    "draw": "layerlr.engine",
     "Evaluation": "layerlr.engine",
     "evaluate": "layerlr.engine",
     "ScheduleError": "layerlr.schedules",

@@ -15,16 +15,14 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from layerlr.draws import Draw, draw
-from layerlr.dynamics import Dynamics, MatrixDynamics, ReadoutDynamics
+from layerlr.families import Draws, Dynamics, family
+from layerlr.families.rules import PROTOCOLS
 from layerlr.memory import footprint
-from layerlr.mlp import MlpDynamics
 from layerlr.schedules import as_schedules
-from layerlr.setting import Setting
+from layerlr.setting import DIVERGENCE, Setting
 from layerlr.theory.expectation import closed_form
 
 DEFAULT_CPU_BUDGET = 2 * 2**30  # bytes of working memory for one chunk of schedules
-DIVERGENCE = 1e6  # a population loss above this counts as diverged (losses start near 1)
 LOSSES = ("train", "population", "empirical", "surrogate")
 
 
@@ -115,7 +113,7 @@ def evaluate(setting: Setting, schedules: object, seeds: list[int], *,
              steps: int | None = None, protocol: str = "native",
              device: str | torch.device = "cpu", dtype: torch.dtype = torch.float64,
              memory_budget: int | None = None, divergence: float = DIVERGENCE,
-             surrogate: bool = True, draws: Draw | None = None,
+             surrogate: bool = True, draws: Draws | None = None,
              prepared: dict | None = None, measure: bool = True) -> Evaluation:
     """Run every schedule for every seed and measure the losses after each step.
 
@@ -123,10 +121,10 @@ def evaluate(setting: Setting, schedules: object, seeds: list[int], *,
     ``steps`` given with (B, T, K) rates must equal T (:func:`as_schedules` refuses it).
     ``memory_budget`` (bytes) caps the working memory of one chunk of schedules
     (default 2 GiB on CPU, half the free memory on CUDA). ``draws`` reuses draws made
-    earlier by :func:`layerlr.draws.draw` for the same seeds; ``prepared``, a dict the
+    earlier by :func:`draw` for the same seeds; ``prepared``, a dict the
     caller keeps with those draws, keeps the per-seed work shared by every schedule
     (SPEC 4: the products that step 1 and 2 combine, and the draws turned to the init's
-    frame, :func:`layerlr.dynamics.init_frame`) from one call to the next.
+    frame, :meth:`~layerlr.families.protocol.Dynamics.frame`) from one call to the next.
     ``surrogate=False`` skips the signal-only run (its column is then NaN).
     ``measure=False`` draws and trains nothing: the losses are NaN and only the theory
     is filled in, at no cost at any width (a study on the theory alone).
@@ -138,11 +136,11 @@ def evaluate(setting: Setting, schedules: object, seeds: list[int], *,
         return _theory_only(setting, list(seeds), rates)
     if draws is None:
         draws = draw(setting, list(seeds), protocol, device, dtype)
-    dyn = dynamics(setting)
-    chunk = chunk_size(setting, len(seeds), rates.shape[1], draws.weights[0].element_size(),
-                       memory_budget, draws.weights[0].device)
+    dyn = family(setting.family).dynamics()
+    chunk = chunk_size(setting, len(seeds), rates.shape[1], draws.itemsize, memory_budget,
+                       draws.device)
     cache, steps, shared = {} if prepared is None else prepared, rates.shape[1], {}
-    if "draws" not in cache:  # the draws the runs use (MatrixDynamics: init_frame)
+    if "draws" not in cache:  # the draws the runs use (Dynamics.frame)
         cache["draws"] = dyn.frame(draws)
     draws = cache["draws"]
     for flag in (False, True) if surrogate else (False,):  # signal_only: GD, surrogate
@@ -155,14 +153,16 @@ def evaluate(setting: Setting, schedules: object, seeds: list[int], *,
     theory, kind = closed_form(setting, rates)
     return Evaluation(setting, list(seeds), rates, measured,
                       torch.cat([p[1] for p in parts], 1), torch.cat([p[2] for p in parts], 1),
-                      theory, kind, str(draws.weights[0].device))
+                      theory, kind, str(draws.device))
 
 
-def dynamics(setting: Setting) -> Dynamics:
-    """The GD and surrogate dynamics of the setting's family (SPEC 4, 5, 10)."""
-    if setting.family == "mlp":
-        return MlpDynamics()
-    return MatrixDynamics() if setting.family == "matrix" else ReadoutDynamics()
+def draw(setting: Setting, seeds: list[int], protocol: str = "native",
+         device: str | torch.device = "cpu", dtype: torch.dtype = torch.float64) -> Draws:
+    """The draws of every seed of ``seeds`` for the setting's family, stacked along a
+    leading seed axis (SPEC 9: ``protocol`` "published" draws as the paper's scripts)."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol: {protocol!r} is not one of {list(PROTOCOLS)}")
+    return family(setting.family).draw(setting, list(seeds), protocol, device, dtype)
 
 
 def _theory_only(setting: Setting, seeds: list[int], rates: Tensor) -> Evaluation:
@@ -185,7 +185,7 @@ def chunk_size(setting: Setting, seeds: int, steps: int, itemsize: int,
     return max(1, int(budget // footprint(setting, seeds, steps, itemsize)[1]))
 
 
-def _run_chunk(dyn, draws: Draw, prepared: dict, rates: Tensor,
+def _run_chunk(dyn: Dynamics, draws: Draws, prepared: dict, rates: Tensor,
                divergence: float) -> tuple[dict[str, Tensor], Tensor, Tensor]:
     """GD and the surrogate for a (B, T, K) chunk.
 
@@ -194,7 +194,7 @@ def _run_chunk(dyn, draws: Draw, prepared: dict, rates: Tensor,
     surrogate) to the shared step-1 work.
     """
     s, (b, t_max, _) = draws.seeds, rates.shape
-    rates = rates.to(draws.weights[0].device)
+    rates = rates.to(draws.device)
     out = {k: torch.full((s, b, t_max), float("nan"), dtype=torch.float64) for k in LOSSES}
     diverged_at = torch.zeros(s, b, dtype=torch.long)
     for t, fwd in _trajectory(dyn, draws, prepared[False], rates, False, diverged_at):
@@ -225,7 +225,7 @@ def _mark(diverged_at: Tensor, t: int, population: Tensor, loss: Tensor,
     diverged_at[bad & (diverged_at == 0)] = t
 
 
-def _trajectory(dyn, draws: Draw, prepared: object, rates: Tensor, signal_only: bool,
+def _trajectory(dyn: Dynamics, draws: Draws, prepared: object, rates: Tensor, signal_only: bool,
                 diverged_at: Tensor):
     """Yield (t, forward map after step t) for t = 1..T of GD or of the surrogate.
 
@@ -238,6 +238,6 @@ def _trajectory(dyn, draws: Draw, prepared: object, rates: Tensor, signal_only: 
     for t in range(2, t_max + 1):
         state = dyn.step(draws, state, fwd, rates[:, t - 1], signal_only)
         if diverged_at.any():
-            state = dyn.zero(state, (diverged_at > 0).to(draws.weights[0].device))
-        fwd = dyn.forward(draws, state, with_residual=not signal_only)
+            state = dyn.zero(state, (diverged_at > 0).to(draws.device))
+        fwd = dyn.forward(draws, state, signal_only)
         yield t, fwd

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from layerlr import Setting, draw, evaluate
-from layerlr.draws import orthonormal, raw_draws
+from layerlr.families.linear.draws import raw_draws
+from layerlr.families.random import orthonormal
 
 
 def orth(r, c):

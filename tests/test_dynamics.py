@@ -6,8 +6,10 @@ import pytest
 import torch
 
 from layerlr import Setting, constant, evaluate
-from layerlr.draws import from_raw, raw_draws
-from layerlr.dynamics import Forward, MatrixDynamics, ReadoutDynamics, right_mul
+from layerlr.families.linear.draws import from_raw, raw_draws
+from layerlr.families.linear.forward import Forward
+from layerlr.families.matrix.dynamics import MatrixDynamics, right_mul
+from layerlr.families.readout.dynamics import ReadoutDynamics
 
 SETTINGS = [  # noise-free; noisy labels that the fit interpolates (n = d), both families
     Setting(family="matrix", width=16),

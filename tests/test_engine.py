@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from layerlr import ScheduleError, Setting, closed_form, constant, evaluate
-from layerlr.draws import draw, raw_draws
-from layerlr.dynamics import MatrixDynamics
+from layerlr.engine import draw
+from layerlr.families.linear.draws import raw_draws
+from layerlr.families.matrix.dynamics import MatrixDynamics
 from layerlr.engine import LOSSES
 
 CASES = [

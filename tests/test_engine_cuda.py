@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from layerlr import Setting, evaluate
-from layerlr.draws import from_raw, raw_draws
+from layerlr.families.linear.draws import from_raw, raw_draws
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

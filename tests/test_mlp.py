@@ -1,6 +1,6 @@
 """The mlp family (SPEC 10) against plain autograd, one schedule and one seed at a time.
 
-The reference below is written independently of layerlr.mlp: torch's own activations,
+The reference below is written independently of layerlr.families.mlp: torch's own activations,
 autograd for every gradient, labels and standardisation redone from the raw draws (and
 from scikit-learn's rows for real data), float64.
 """
@@ -14,10 +14,14 @@ import torch
 import torch.nn.functional as F
 
 from layerlr import Setting, evaluate
-from layerlr.draws import raw_draws
+from layerlr.families.linear.draws import raw_draws
 from layerlr.engine import LOSSES
-from layerlr.mlp import POPULATION, memory
-from layerlr.mlp_draws import draw_mlp, raw_mlp
+from layerlr.families import family
+from layerlr.families.mlp import POPULATION
+from layerlr.families.mlp.draws import draw as draw_mlp
+from layerlr.families.mlp.draws import raw_mlp
+
+memory = family("mlp").footprint
 
 ACT = {"relu": torch.relu, "tanh": torch.tanh, "gelu": F.gelu, "linear": lambda x: x}
 SEEDS = [4, 9]

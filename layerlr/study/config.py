@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from layerlr.datasets import DATASETS
-from layerlr.setting import ACTIVATIONS, DATAS, FAMILIES, INITS, MAX_STEPS, Setting, SettingError
+from layerlr.families.mlp import ACTIVATIONS, DATAS
+from layerlr.families.mlp.datasets import DATASETS
+from layerlr.setting import FAMILIES, INITS, MAX_STEPS, Setting, SettingError
 
 SAMPLERS = ("tpe", "random", "cmaes", "gp", "grid")
 PHASES = ("first-rest", "constant", "per-step")

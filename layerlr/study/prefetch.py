@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from layerlr.draws import draw
+from layerlr.families import family
 from layerlr.memory import available_memory, footprint
 from layerlr.setting import Setting
 
@@ -53,9 +53,10 @@ def start(setting: dict[str, Any], train: dict[str, Any]) -> None:
 
     def work() -> None:
         try:
-            future.set_result(draw(Setting(**setting), list(train["seeds"]),
-                                   train["protocol"], local_device(),
-                                   getattr(torch, train["dtype"])))
+            cell = Setting(**setting)
+            future.set_result(family(cell.family).draw(
+                cell, list(train["seeds"]), train["protocol"], local_device(),
+                getattr(torch, train["dtype"])))
         except BaseException as err:  # the evaluator draws again and meets the error
             future.set_exception(err)
 

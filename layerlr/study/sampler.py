@@ -25,11 +25,11 @@ import optuna
 from optuna.trial import TrialState
 
 from layerlr import results as parquet
+from layerlr.setting import DIVERGENCE
 from layerlr.study.config import Cell, StudyConfig
 from layerlr.study.space import diagonal_points, suggest
 from layerlr.study.storage import StorageSpec, flush, open_storage, study_name
 
-DIVERGED_VALUE = 1e6  # objective told for a diverged schedule: finite, so every sampler copes
 ASK_S = 0.5  # an ask returns after this long with the trials it has (TPE's cost per trial
 # grows with the study: a batch sized on cheap trials must not take minutes to ask)
 
@@ -179,7 +179,7 @@ class CellSampler:
                             else "diverged_at")
             run_diverged = at is not None and at <= step and objective != "theory"
             if run_diverged or not math.isfinite(value):
-                value = DIVERGED_VALUE
+                value = DIVERGENCE
                 told.diverged.append(f"{trial.number} (step {at})")
             trial.set_user_attr("result", json.dumps(result, allow_nan=True))
             study.tell(trial, value)

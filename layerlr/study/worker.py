@@ -25,9 +25,6 @@ from layerlr.study.faults import environment, fault
 from layerlr.study.sampler import Batch, Outcome
 
 DRAW_CACHE = 4  # cells whose draws an evaluator keeps
-THREADED_WIDTH = 512  # narrower linear cells run on one thread: their products are too
-# small to split, and idle threads spinning at each product's end cost more than they save
-# (an mlp's passes over its n training rows are large enough at any width)
 
 
 class Evaluator:
@@ -64,15 +61,16 @@ class Evaluator:
                   schedules: list) -> list[dict]:
         import torch
 
-        from layerlr.draws import draw
-        from layerlr.engine import evaluate
+        from layerlr.engine import draw, evaluate
+        from layerlr.families import family
         from layerlr.setting import Setting
 
         cell = Setting(**setting)
         if not train.get("measure", True):  # the theory alone: nothing to draw or train
             return evaluate(cell, schedules, list(train["seeds"]), measure=False).per_schedule()
-        threaded = cell.family == "mlp" or cell.width >= THREADED_WIDTH
-        torch.set_num_threads(self.threads if threaded else 1)
+        # small products run on one thread: idle threads spinning at each product's end
+        # would cost more than they save
+        torch.set_num_threads(self.threads if family(cell.family).threaded(cell) else 1)
         dtype = getattr(torch, train["dtype"])
         key = prefetch.draw_key(setting, train)
         if key not in self.cache:

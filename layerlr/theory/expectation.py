@@ -6,8 +6,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from layerlr.families import family
 from layerlr.setting import Setting
-from layerlr.theory import matrix, readout
 from layerlr.theory.scope import ABSENT, EXACT, exact_steps
 
 
@@ -25,11 +25,6 @@ def closed_form(setting: Setting, rates: Tensor) -> tuple[Tensor, np.ndarray]:
     known = exact_steps(setting, t_max)
     if known == 0:
         return values, kinds
-    if setting.family == "matrix":
-        values[:, :known] = matrix.expected_loss(setting.width, rates[:, :known])
-    else:
-        kappa = 1 + setting.width * setting.noise / setting.n  # var(c) / var(beta)
-        values[:, :known] = readout.expected_loss(setting.width, rates[:, :known],
-                                                  setting.target == "gaussian", kappa=kappa)
+    values[:, :known] = family(setting.family).expected_loss(setting, rates[:, :known])
     kinds[:, :known] = EXACT
     return values, kinds

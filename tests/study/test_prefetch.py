@@ -19,7 +19,7 @@ def test_the_local_evaluator_takes_prefetched_draws_and_they_are_the_published_o
         monkeypatch):
     prefetch.start(SETTING.to_dict(), TRAIN)
     made = []
-    monkeypatch.setattr("layerlr.draws.draw", lambda *a, **k: made.append(a))
+    monkeypatch.setattr("layerlr.families.linear.draws.draw", lambda *a, **k: made.append(a))
     batch = Batch(cell="c", numbers=[0, 1], schedules=RATES)
     outcome = Evaluator(1, None, in_ray=False).evaluate(SETTING.to_dict(), TRAIN, batch)
     assert outcome.error is None and not made  # nothing drawn again

@@ -9,7 +9,7 @@ Tensors carry the leading axes ``(S, B)`` (seeds, schedules) as in
 :mod:`layerlr.dynamics`; a state shared by every schedule of a seed (the initial one) has
 B = 1 and broadcasts, so the step-1 gradient is computed once per seed.
 
-The draws and labels are in :mod:`layerlr.mlp_draws`. Losses (SPEC 10): train
+The draws and labels are in :mod:`.draws`. Losses (SPEC 10): train
 (1/2n)|f(X) - y|^2; empirical, the mean of (f(x) - label)^2 over the m test inputs;
 population, over x ~ N(0, I_d) the exact |u - beta|^2 when the network is linear and its
 target has a linear map (u = W1...W_K a / sqrt(h)), else the mean over :data:`POPULATION`
@@ -29,13 +29,10 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from layerlr.dynamics import Dynamics
-from layerlr.setting import Setting
+from layerlr.families.protocol import Dynamics
 
 if TYPE_CHECKING:
-    from layerlr.mlp_draws import MlpDraw
-
-POPULATION = 2048  # inputs of the population estimate, drawn per seed after all else
+    from layerlr.families.mlp.draws import MlpDraw
 
 
 # sigma(p) and, when asked, sigma'(p), for a fresh pre-activation p that they may overwrite.
@@ -137,7 +134,7 @@ class MlpForward:
         return torch.addcmul(base[:, None], eta, delta[:, None], value=-1)
 
 
-class MlpDynamics(Dynamics):
+class MlpDynamics(Dynamics["MlpDraw", dict, list[Tensor], MlpForward]):
     """GD and the signal-only surrogate of the mlp family, batched over (S, B) (SPEC 10).
 
     The state is the list of weights W_l, (S, B, d_l, h) (B = 1 at initialisation).
@@ -145,13 +142,10 @@ class MlpDynamics(Dynamics):
     every schedule is W_l - eta_l G_l without a per-schedule backward pass.
     """
 
-    def init(self, draw: MlpDraw) -> list[Tensor]:
-        return [w[:, None] for w in draw.weights]
-
     def prepare(self, draw: MlpDraw, signal_only: bool, steps: int) -> dict:
         """The initial state, its gradients G_l (S, 1, d_l, h), and per input set the
         per-seed products x W1 and x G1 that step 1's layer 1 combines."""
-        state = self.init(draw)
+        state = [w[:, None] for w in draw.weights]  # (S, 1, d_l, h): shared by the seed
         grads = gradients(draw, MlpForward(draw, state), signal_only)
         sets = ["x"] + (["x_test"] if not signal_only or draw.real else [])
         sets += ["x_pop"] if draw.x_pop is not None and not draw.exact_population else []
@@ -167,9 +161,9 @@ class MlpDynamics(Dynamics):
                  enumerate(zip(prepared["state"], prepared["grads"]))]
         return state, MlpForward(draw, state, prepared["first"], rates[:, 0])
 
-    def forward(self, draw: MlpDraw, state: list[Tensor], with_residual: bool = True
-                ) -> MlpForward:
-        """The networks of ``state``; their passes run when the losses or a step read them."""
+    def forward(self, draw: MlpDraw, state: list[Tensor], signal_only: bool) -> MlpForward:
+        """The networks of ``state``; their passes run when the losses or a step read them
+        (so the surrogate's, ``signal_only``, never run on the test inputs)."""
         return MlpForward(draw, state)
 
     def step(self, draw: MlpDraw, state: list[Tensor], fwd: MlpForward, rates: Tensor,
@@ -244,27 +238,3 @@ def gradients(draw: MlpDraw, fwd: MlpForward, signal_only: bool) -> list[Tensor]
             grads[l] = inputs[l].mT @ delta
             g = delta @ fwd.state[l].mT
     return grads
-
-
-def memory(setting: Setting, seeds: int, steps: int, itemsize: int) -> tuple[int, int]:
-    """Bytes of (the draws and the shared step-1 work, one schedule in a chunk).
-
-    Both for all ``seeds`` seeds. Shared: the draws (weights, inputs and labels of the
-    training, test and population sets) and, for GD and for the surrogate, the gradients
-    at initialisation and the products x W1, x G1 of every input set. Per (seed,
-    schedule): the weights three times (the state, the next state, the gradients), two
-    passes on the n training rows (layer inputs and slopes, the old and the new),
-    back-propagation temporaries, and the test and population passes layer by layer.
-    ``steps`` does not matter: the state has the same size at every step. An upper bound:
-    measured peaks grow by 0.6 to 0.7 of the per-schedule figure (h = 256, tanh, digits
-    and whitened data).
-    """
-    s = setting
-    h, d, n, m, k = s.width, s.d, s.n, s.test_size, s.layers
-    weights = d * h + (k - 1) * h * h
-    pop = 0 if s.real or (s.activation == "linear" and s.target != "teacher") else POPULATION
-    rows = n + m + pop
-    teacher = weights + h if s.target == "teacher" else 0
-    shared = weights + h + teacher + rows * (d + 1) + d + 2 * (weights + 2 * rows * h)
-    per_schedule = 3 * weights + 2 * (2 * k * n * h) + 2 * n * h + 2 * m * h + 2 * pop * h
-    return shared * seeds * itemsize, per_schedule * seeds * itemsize

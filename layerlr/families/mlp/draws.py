@@ -1,10 +1,10 @@
 """Draws and labels of the mlp family (SPEC 9, 10): the readout family's, then more.
 
 Synthetic inputs: exactly the readout family's draws of the same depth
-(:func:`layerlr.draws.linear_draws`), then, for ``target = "teacher"``, a teacher
-network's W's and a, then the population inputs (:data:`layerlr.mlp.POPULATION` of them)
-where the population loss needs them. Real data (:mod:`layerlr.datasets`): the split's
-row order, the W's, xi, a. Unlike the linear families' :class:`layerlr.draws.Draw`, the
+(:func:`layerlr.families.linear.draws.linear_draws`), then, for ``target = "teacher"``, a
+teacher network's W's and a, then the population inputs (:data:`POPULATION` of them)
+where the population loss needs them. Real data (:mod:`.datasets`): the split's
+row order, the W's, xi, a. Unlike the linear families' :class:`~layerlr.families.linear.draws.Draw`, the
 data are kept: no sufficient statistics exist for a nonlinear network.
 """
 
@@ -12,14 +12,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
-from layerlr import datasets
-from layerlr.draws import Sampler, linear_draws
-from layerlr.mlp import POPULATION, linear_map, output
-from layerlr.setting import Setting
+from layerlr.families.linear.draws import linear_draws
+from layerlr.families.mlp import POPULATION
+from layerlr.families.mlp import datasets
+from layerlr.families.mlp.dynamics import linear_map, output
+from layerlr.families.random import RandomSource
+
+if TYPE_CHECKING:
+    from layerlr.setting import Setting
 
 
 @dataclass
@@ -47,6 +52,14 @@ class MlpDraw:
         return self.x.shape[0]
 
     @property
+    def device(self) -> torch.device:
+        return self.x.device
+
+    @property
+    def itemsize(self) -> int:
+        return self.x.element_size()
+
+    @property
     def exact_population(self) -> bool:
         return not self.real and self.activation == "linear" and self.beta is not None
 
@@ -58,7 +71,7 @@ def raw_mlp(setting: Setting, seed: int, protocol: str, device: str | torch.devi
     beta), then a teacher's W's and a, then the population inputs. Real data: the
     row order of the split, W's, xi, a.
     """
-    s, rng = setting, Sampler(seed, protocol, device, dtype)
+    s, rng = setting, RandomSource(seed, protocol, device, dtype)
     if s.real:
         order = rng.permutation(datasets.DATASETS[s.data].rows).cpu()
         weights = rng.weights(s)
@@ -115,7 +128,7 @@ def labelled(setting: Setting, raw: dict, device: str | torch.device,
     out.update(y=labels[""] + noise, y_test=labels["_test"], y_pop=labels["_pop"])
     return out
 
-def draw_mlp(setting: Setting, seeds: list[int], protocol: str = "native",
+def draw(setting: Setting, seeds: list[int], protocol: str = "native",
              device: str | torch.device = "cpu", dtype: torch.dtype = torch.float64
              ) -> MlpDraw:
     """Draw every seed of ``seeds`` and stack them (see :class:`MlpDraw` for shapes)."""

@@ -1,26 +1,19 @@
-"""Random draws of one experiment: initial weights, data, target, test set (SPEC 2, 3, 9).
+"""Draws of the linear families: initial weights, data, target, test set (SPEC 2, 3, 9).
 
 The training data enter the dynamics only through ``sigma = X^T X / n`` and
 ``c = X^T y / n`` (SPEC section 4), and the train loss also through a least-squares fit F
 of the labels (``fit``, ``fit_residual``, ``fit_loss``, see
-:func:`layerlr.dynamics.train_loss`); they are computed here, once per seed, and the
-n x d matrix X is dropped. Whitened data have ``X^T X = n I`` by definition (SPEC 2):
-in the matrix family, where every product with Sigma is h x h x h, ``sigma`` is then
-the identity exactly and ``Draw.sigma_identity`` says so (the readout family computes Sigma:
-its products with it are cheap, and so it equals the mlp family's linear case draw for
-draw). The test set is kept as a root ``Z`` with
+:func:`layerlr.families.linear.forward.train_loss`); they are computed here, once per
+seed, and the n x d matrix X is dropped. Whitened data have ``X^T X = n I`` by definition
+(SPEC 2): in the matrix family, where every product with Sigma is h x h x h, ``sigma``
+is then the identity exactly and ``Draw.sigma_identity`` says so (the readout family
+computes Sigma: its products with it are cheap, and so it equals the mlp family's linear
+case draw for draw). The test set is kept as a root ``Z`` with
 ``Z^T Z = x_test^T x_test / m``, so the empirical test loss is ``|Z (M - beta)|^2``.
 
-Two protocols:
-
-- ``published``: ``torch.manual_seed(seed)`` and the draw order of SPEC section 9, on the
-  CPU in float32, so results match the paper's scripts seed for seed.
-- ``native``: the same order from a private ``torch.Generator`` on the target device and
-  in the target dtype; the global RNG is left alone.
-
-The mlp family (SPEC 10) keeps its data (no sufficient statistics exist for it); its
-draws continue the readout family's from the same :class:`Sampler`
-(:func:`layerlr.mlp_draws.raw_mlp`).
+Both protocols of :mod:`layerlr.families.random`; the mlp family (SPEC 10) continues
+these draws from the same :class:`~layerlr.families.random.RandomSource`
+(:func:`linear_draws`).
 """
 
 from __future__ import annotations
@@ -32,12 +25,10 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from layerlr.setting import Setting
+from layerlr.families.random import RandomSource
 
 if TYPE_CHECKING:
-    from layerlr.mlp_draws import MlpDraw
-
-PROTOCOLS = ("native", "published")
+    from layerlr.setting import Setting
 
 
 @dataclass
@@ -64,28 +55,18 @@ class Draw:
     def seeds(self) -> int:
         return self.beta.shape[0]
 
+    @property
+    def device(self) -> torch.device:
+        return self.beta.device
 
-def orthonormal(rows: int, cols: int, generator: torch.Generator | None = None,
-                device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
-                ) -> Tensor:
-    """Haar matrix with orthonormal columns (SPEC 3): QR of a Gaussian, diag(R) >= 0."""
-    a = torch.randn(rows, cols, generator=generator, device=device, dtype=dtype)
-    q, r = torch.linalg.qr(a)
-    signs = torch.where(torch.diagonal(r) >= 0, 1.0, -1.0).to(dtype)
-    return q * signs
+    @property
+    def itemsize(self) -> int:
+        return self.beta.element_size()
 
 
 def draw(setting: Setting, seeds: list[int], protocol: str = "native",
-         device: str | torch.device = "cpu", dtype: torch.dtype = torch.float64
-         ) -> Draw | MlpDraw:
-    """Draw every seed of ``seeds`` and stack them (see :class:`Draw` for shapes; the mlp
-    family keeps its data, :func:`layerlr.mlp_draws.draw_mlp`)."""
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"protocol: {protocol!r} is not one of {list(PROTOCOLS)}")
-    if setting.family == "mlp":
-        from layerlr.mlp_draws import draw_mlp
-
-        return draw_mlp(setting, list(seeds), protocol, device, dtype)
+         device: str | torch.device = "cpu", dtype: torch.dtype = torch.float64) -> Draw:
+    """Draw every seed of ``seeds`` and stack them (see :class:`Draw` for shapes)."""
     return from_raw([raw_draws(setting, seed, protocol, device, dtype) for seed in seeds],
                     device, dtype)
 
@@ -103,51 +84,13 @@ def from_raw(raws: list[dict], device: str | torch.device = "cpu",
                 orthogonal_init=per_seed[0]["orthogonal_init"], **stacked)
 
 
-class Sampler:
-    """The random source of one seed under a protocol, drawing in the caller's order.
-
-    ``published``: ``torch.manual_seed(seed)``, then the global RNG on the CPU in float32;
-    ``native``: a private generator on ``device`` in ``dtype``.
-    """
-
-    def __init__(self, seed: int, protocol: str, device: str | torch.device,
-                 dtype: torch.dtype) -> None:
-        if protocol == "published":
-            torch.manual_seed(seed)
-            self.gen, self.device, self.dtype = None, "cpu", torch.float32
-        else:
-            self.gen = torch.Generator(device=device).manual_seed(seed)
-            self.device, self.dtype = device, dtype
-
-    def randn(self, *shape: int) -> Tensor:
-        return torch.randn(*shape, generator=self.gen, device=self.device, dtype=self.dtype)
-
-    def normal(self, std: float, *shape: int) -> Tensor:
-        return torch.normal(0.0, std, shape, generator=self.gen, device=self.device,
-                            dtype=self.dtype)
-
-    def orth(self, rows: int, cols: int) -> Tensor:
-        return orthonormal(rows, cols, self.gen, self.device, self.dtype)
-
-    def permutation(self, rows: int) -> Tensor:
-        return torch.randperm(rows, generator=self.gen, device=self.device)
-
-    def weights(self, setting: Setting) -> list[Tensor]:
-        """W1 (d, h), then W2 ... W_K (h, h): SPEC 3's orthogonal or Gaussian init."""
-        h, d, k = setting.width, setting.d, setting.layers
-        if setting.init == "orthogonal":
-            return [self.orth(d, h)] + [self.orth(h, h) for _ in range(k - 1)]
-        return [self.normal(1 / math.sqrt(d), d, h)] + [
-            self.normal(1 / math.sqrt(h), h, h) for _ in range(k - 1)]
-
-
 def raw_draws(setting: Setting, seed: int, protocol: str, device: str | torch.device,
               dtype: torch.dtype) -> dict[str, object]:
     """The raw draws of one seed in SPEC section 9 order: x_test, W's, X, target, noise."""
-    return linear_draws(setting, Sampler(seed, protocol, device, dtype))
+    return linear_draws(setting, RandomSource(seed, protocol, device, dtype))
 
 
-def linear_draws(setting: Setting, rng: Sampler) -> dict[str, object]:
+def linear_draws(setting: Setting, rng: RandomSource) -> dict[str, object]:
     """SPEC 9's draws of the matrix and readout families from ``rng``, in order.
 
     Matrix orthogonal target: Q_beta is drawn before xi; a Gaussian target after xi;
