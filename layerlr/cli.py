@@ -107,6 +107,7 @@ def _run(args: argparse.Namespace) -> int:
         prefetch.start(first.setting.to_dict(), dataclasses.asdict(cfg.train))
     import optuna  # the heavy imports, once the study file is known to be good
 
+    from layerlr.setting import DIVERGENCE
     from layerlr.study.driver import run_study
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -116,7 +117,7 @@ def _run(args: argparse.Namespace) -> int:
              else "in this process (a local Ray would not have paid for its start-up)")
     rate = summary.told / summary.wall if summary.wall > 0 else 0.0
     _out(f"done: {summary.complete} trials complete, {summary.failed} failed, "
-         f"{summary.diverged} diverged (told as {1e6:g}); this run told {summary.told} "
+         f"{summary.diverged} diverged (told as {DIVERGENCE:g}); this run told {summary.told} "
          f"trials in {summary.wall:.1f} s ({rate:.1f} trials/s) {where}")
     if summary.told:
         _out("per trial: " + ", ".join(f"{k} {1e3 * v:.3f} ms"
@@ -131,7 +132,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from layerlr.study.summary import status_table
+    from layerlr.study.views import status_table
 
     store = _storage(args)
     if store is None:
@@ -141,7 +142,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _best(args: argparse.Namespace) -> int:
-    from layerlr.study.summary import best_table
+    from layerlr.study.views import best_table
 
     store = _storage(args)
     if store is None:
@@ -151,7 +152,7 @@ def _best(args: argparse.Namespace) -> int:
 
 
 def _rebuild(args: argparse.Namespace) -> int:
-    from layerlr.study.driver import rebuild_results
+    from layerlr.study.rebuild import rebuild_results
 
     store = _storage(args)
     if store is None:
@@ -236,7 +237,9 @@ def _code(err: Exception) -> int | None:
     """BAD_INPUT or ENVIRONMENT for the errors layerlr raises on purpose, else None."""
     import importlib
 
-    kinds = {"layerlr.study.driver": {"StudyChanged": BAD_INPUT, "ClusterError": ENVIRONMENT},
+    kinds = {"layerlr.study.driver": {"ClusterError": ENVIRONMENT, "ResultsPathError": BAD_INPUT},
+             "layerlr.study.resume": {"StudyChanged": BAD_INPUT},
+             "layerlr.study.execution": {"LaneError": ENVIRONMENT},
              "layerlr.study.worker": {"PlanError": BAD_INPUT},
              "layerlr.study.storage": {"StorageURLError": BAD_INPUT,
                                        "StorageError": ENVIRONMENT},

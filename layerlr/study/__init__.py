@@ -8,8 +8,9 @@ from __future__ import annotations
 from layerlr._lazy import lazy_names
 from layerlr.study.config import StudyConfig, StudyFileError, load_study, parse_study
 
-_LAZY = {"RunSummary": "layerlr.study.driver", "StudyChanged": "layerlr.study.driver",
-         "run_study": "layerlr.study.driver", "StudyLocked": "layerlr.study.lock"}
+_LAZY = {"RunSummary": "layerlr.study.records", "StudyChanged": "layerlr.study.resume",
+         "run_study": "layerlr.study.driver", "rebuild_results": "layerlr.study.rebuild",
+         "StudyLocked": "layerlr.study.lock"}
 
 __all__ = [
     "RunSummary",
@@ -19,6 +20,7 @@ __all__ = [
     "StudyLocked",
     "load_study",
     "parse_study",
+    "rebuild_results",
     "run_study",
 ]
 

@@ -6,7 +6,7 @@ cell's shared work is made once per evaluator, not once per batch. The :class:`P
 starts one evaluator per GPU, and one per CPU node using all of the node's CPUs as torch
 threads: a node then makes each cell's shared work once, not once per worker (set
 ``resources.cpus_per_worker`` for several smaller workers). Evaluators never talk to
-Optuna; samplers (:mod:`layerlr.study.sampler`) ask and tell.
+Optuna; :mod:`layerlr.study.asktell` asks and tells.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,7 @@ from layerlr.memory import available_memory
 from layerlr.study import prefetch
 from layerlr.study.config import ResourceSpec
 from layerlr.study.faults import environment, fault
-from layerlr.study.sampler import Batch, Outcome
+from layerlr.study.records import Batch, Outcome
 
 DRAW_CACHE = 4  # cells whose draws an evaluator keeps
 
@@ -195,7 +195,6 @@ class Pool:
         import ray
 
         self.resources = resources
-        self.idle: deque[Any] = deque()  # first in, first out: work spreads over nodes
         self.live: dict[Any, Slot] = {}
         self.starting: dict[Any, tuple[Any, Slot]] = {}  # ready() reference -> (actor, slot)
         self.last: dict[Any, str] = {}  # actor -> the cell of its last batch
@@ -236,22 +235,12 @@ class Pool:
             ray.kill(actor)
             return
         self.live[actor] = slot
-        self.idle.append(actor)
-
-    def take(self, cell: str | None = None) -> Any:
-        """An idle actor for a batch of ``cell``: one that ran the cell last if any is
-        idle (its step-1 work is kept), else the longest idle."""
-        actor = next((a for a in self.idle if self.last.get(a) == cell), self.idle[0])
-        self.idle.remove(actor)
-        return actor
 
     def lost(self, actor: Any) -> None:
         import ray
 
         self.live.pop(actor, None)
         self.last.pop(actor, None)
-        if actor in self.idle:
-            self.idle.remove(actor)
         ray.kill(actor)
 
     def shutdown(self) -> None:

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import torch
 from command import COMMAND, layerlr, wait_for_rows
+from exact import check_exact
 
 from layerlr import evaluate
 from layerlr.study import StudyChanged, load_study, run_study
@@ -95,22 +96,6 @@ batch_size = 2
 def run_cli(study, results, address, fault=None, timeout=180):
     return layerlr("run", study, "--results", results, "--address", address, "--quiet",
                    env={"LAYERLR_FAULT": fault or ""}, timeout=timeout)
-
-
-def check_exact(results, cfg, target=None):
-    """Exactly the target COMPLETE trials per cell in storage, and exactly their rows."""
-    storage = open_storage(resolve(results))
-    frame = pd.read_parquet(results / "trials")
-    assert not frame.duplicated(["cell", "trial", "step"]).any()
-    for cell in cfg.cells():
-        study = optuna.load_study(study_name=f"{cfg.name}/{cell.name}", storage=storage)
-        complete = {t.number for t in study.trials if t.state.name == "COMPLETE"}
-        assert len(complete) == (target or cfg.search.n_trials)
-        assert not [t for t in study.trials if t.state.name == "RUNNING"]
-        rows = frame[frame.cell == cell.name]
-        assert set(rows.trial) == complete
-        assert len(rows) == len(complete) * cfg.train.steps
-        assert (rows.state == "COMPLETE").all()
 
 
 @pytest.mark.parametrize("fault", ["told:4", "exported:9"])  # after ask: the grid test

@@ -6,7 +6,7 @@ import torch
 
 from layerlr import Setting, evaluate
 from layerlr.study import prefetch
-from layerlr.study.sampler import Batch
+from layerlr.study.records import Batch
 from layerlr.study.worker import Evaluator
 
 SETTING = Setting(family="matrix", width=8)

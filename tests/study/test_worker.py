@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections import deque
 
 import pytest
 
 from layerlr.study.config import ResourceSpec
-from layerlr.study.worker import PlanError, Pool, Slot, plan
+from layerlr.study.worker import PlanError, Slot, plan
 
 GPU_NODES = [{"id": f"g{i}", "cpus": 48.0, "gpus": 4.0, "memory": 1e12} for i in range(2)]
 CPU_NODES = [{"id": "a", "cpus": 16.0, "gpus": 0.0, "memory": 1e11},
@@ -39,11 +38,3 @@ def test_one_evaluator_per_cpu_node_with_all_its_cpus_unless_told_otherwise():
 def test_resources_the_cluster_cannot_place_are_refused(resources, needle):
     with pytest.raises(PlanError, match=needle):
         plan(resources, CPU_NODES)
-
-
-def test_pool_sends_a_cell_to_the_evaluator_that_ran_it_last():
-    pool = Pool.__new__(Pool)  # the choice alone, without Ray actors
-    pool.idle, pool.last = deque(["a", "b", "c"]), {"b": "L2-h1000", "c": "L3-h8"}
-    assert pool.take("L3-h8") == "c"
-    assert pool.take("L2-h64") == "a"  # nobody ran it: the longest idle
-    assert list(pool.idle) == ["b"]
