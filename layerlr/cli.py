@@ -26,11 +26,26 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code = args.func(args)
     except KeyboardInterrupt:
-        _err("interrupted; run the same command again to resume")
-        code = INTERRUPTED
+        code = _interrupted()
+    except SystemExit as stop:  # Ray's own SIGTERM handler, in place while Ray starts
+        if stop.code != signal.SIGTERM:
+            raise
+        code = _interrupted()
     except Exception as err:  # one line, no traceback unless asked
         code = _report(err)
     return code
+
+
+def _interrupted() -> int:
+    """One line for an interrupted command; a further signal then leaves at once."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _quit_now)
+    _err("interrupted; run the same command again to resume")
+    return INTERRUPTED
+
+
+def _quit_now(signum, frame) -> None:
+    os._exit(INTERRUPTED)
 
 
 def entry() -> None:
@@ -162,8 +177,8 @@ def _rebuild(args: argparse.Namespace) -> int:
         _err("give the study file or --results DIR: where the dataset is to be rebuilt")
         return BAD_INPUT
     results = args.results or Path("results") / study
-    for study, rows in rebuild_results(results, store, study).items():
-        _out(f"{study}: {rows} rows written to {Path(results) / 'trials'}")
+    for name, rows in rebuild_results(results, store, study).items():
+        _out(f"{name}: {rows} rows written to {Path(results) / 'trials'}")
     return OK
 
 
