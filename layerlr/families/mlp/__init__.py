@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from layerlr.families import rules
+from layerlr.families.mlp.choices import ACTIVATIONS, DATAS, POPULATION, TARGETS
 from layerlr.families.mlp.datasets import DATASETS
 from layerlr.families.protocol import Family
 
@@ -17,10 +18,7 @@ if TYPE_CHECKING:
     from layerlr.families.mlp.dynamics import MlpDynamics
     from layerlr.setting import Setting
 
-ACTIVATIONS = ("relu", "tanh", "gelu", "linear")  # sigma; the first is the default
-DATAS = rules.SYNTHETIC + tuple(DATASETS)  # drawn inputs, or a bundled data set
-TARGETS = ("gaussian", "sphere", "teacher")  # a linear beta (SPEC 2), or a network
-POPULATION = 2048  # inputs of the population estimate, drawn per seed after all else
+__all__ = ["ACTIVATIONS", "DATAS", "FAMILY", "POPULATION", "TARGETS", "MlpFamily"]
 
 
 class MlpFamily(Family):

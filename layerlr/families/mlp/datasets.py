@@ -17,7 +17,7 @@ network that outputs 0 has a training loss of 1/2, like the synthetic targets.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # torch is imported where rows are made: reading a study file needs none
@@ -44,7 +44,7 @@ DATASETS = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def load(name: str) -> tuple[Tensor, Tensor]:
     """The raw rows of a bundled data set: inputs (rows, d) and labels (rows,), float64."""
     if name not in DATASETS:

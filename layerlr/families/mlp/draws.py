@@ -4,8 +4,9 @@ Synthetic inputs: exactly the readout family's draws of the same depth
 (:func:`layerlr.families.linear.draws.linear_draws`), then, for ``target = "teacher"``, a
 teacher network's W's and a, then the population inputs (:data:`POPULATION` of them)
 where the population loss needs them. Real data (:mod:`.datasets`): the split's
-row order, the W's, xi, a. Unlike the linear families' :class:`~layerlr.families.linear.draws.Draw`, the
-data are kept: no sufficient statistics exist for a nonlinear network.
+row order, the W's, xi, a. Unlike the linear families' draws
+(:class:`~layerlr.families.linear.draws.Draw`), the data are kept: no sufficient
+statistics exist for a nonlinear network.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import torch
 from torch import Tensor
 
 from layerlr.families.linear.draws import linear_draws
-from layerlr.families.mlp import POPULATION
 from layerlr.families.mlp import datasets
+from layerlr.families.mlp.choices import POPULATION
 from layerlr.families.mlp.dynamics import linear_map, output
 from layerlr.families.random import RandomSource
 

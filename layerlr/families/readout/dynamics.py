@@ -17,7 +17,6 @@ from layerlr.families.linear.draws import Draw
 from layerlr.families.linear.forward import Forward, train_loss
 from layerlr.families.protocol import Dynamics
 
-
 Low = tuple[Tensor, Tensor] | None  # a layer's U, V: W_l = W_l(0) + U V^T (None: no step yet)
 
 
