@@ -85,6 +85,9 @@ def _parser() -> argparse.ArgumentParser:
         if name == "best":
             cmd.add_argument("--top", type=int, default=3, help="schedules per cell")
         cmd.set_defaults(func=func)
+    schema = sub.add_parser("schema", help="print the JSON Schema of a study file (for "
+                                           "editors: see the README's Study files)")
+    schema.set_defaults(func=_schema)
     return parser
 
 
@@ -163,6 +166,15 @@ def _rebuild(args: argparse.Namespace) -> int:
     results = args.results or Path("results") / study
     for study, rows in rebuild_results(results, store, study).items():
         _out(f"{study}: {rows} rows written to {Path(results) / 'trials'}")
+    return OK
+
+
+def _schema(args: argparse.Namespace) -> int:
+    import json
+
+    from layerlr.study.config import json_schema
+
+    _out(json.dumps(json_schema(), indent=2))
     return OK
 
 

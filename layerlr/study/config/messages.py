@@ -30,12 +30,14 @@ _BOUNDS = {"greater_than_equal": (">=", "ge"), "greater_than": (">", "gt"),
            "less_than_equal": ("<=", "le"), "less_than": ("<", "lt")}
 
 
-def lines(err: ValidationError, raw: Any, prefix: tuple = ()) -> list[str]:
-    """One line per problem of ``err`` (raised validating ``raw``, the file or what is at
-    ``prefix`` in it), in the file's order."""
+def lines(err: ValidationError, raw: Any, prefix: tuple = (), only: str | None = None
+          ) -> list[str]:
+    """One line per problem of ``err`` (raised validating ``raw``, the file, or what is at
+    ``prefix`` in it), in the file's order; ``only``: the problems of that type."""
     out: list[str] = []
     for error in err.errors(include_url=False):
-        out += _lines(dict(error, loc=prefix + error["loc"]), raw)
+        if only in (None, error["type"]):
+            out += _lines(dict(error, loc=prefix + error["loc"]), raw)
     return out
 
 

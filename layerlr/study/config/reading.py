@@ -18,7 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 from layerlr.study.config.checks import across_cells, across_tables
 from layerlr.study.config.fields import TAGS
 from layerlr.study.config.messages import lines
-from layerlr.study.config.model_tables import ModelTables, model_spec
+from layerlr.study.config.model_tables import ModelTables, OneTable, model_spec
 from layerlr.study.config.problems import Problems, StudyFileError
 from layerlr.study.config.records import StudyConfig
 from layerlr.study.config.tables import (
@@ -62,12 +62,13 @@ def parse_study(raw: dict[str, Any], source: str = "<study>") -> StudyConfig:
     """Validate a parsed study file (see the README for every key)."""
     problems = Problems()
     tables = _tables(raw, problems)
-    crossing = []
     if "train" in tables and "search" in tables:
         crossing = across_tables(tables["train"], tables["search"])
         problems.extend(crossing)
+        if crossing:  # the cells of the last step, as without objective_step
+            tables["search"] = tables["search"].model_copy(update={"objective_step": None})
     config = None
-    if not crossing and {"model", "train", "search"} <= tables.keys():
+    if {"model", "train", "search"} <= tables.keys():
         config = _config(tables)
         problems.extend(across_cells(config, earlier=bool(problems)))
     if problems or config is None:
@@ -84,28 +85,29 @@ def _tables(raw: Any, problems: Problems) -> dict[str, Any]:
     except ValidationError as err:
         problems.extend(lines(err, raw))
     raw = raw if isinstance(raw, dict) else {}
-    tables = {key: _lenient(kind, raw.get(key, {}), problems, key)
-              for key, kind in _adapters().items() if key != "model"}
+    kinds = _adapters()
+    tables = {key: _lenient(kinds[key], raw.get(key, {}), problems, (key,), raw)
+              for key in ("train", "search", "resources")}
     model = raw.get("model")
     if isinstance(model, list):
-        tables["model"] = [_lenient(_adapters()["model"], [table]) for table in model]
-        tables["model"] = [t[0] for t in tables["model"] if t] if all(tables["model"]) \
-            else None
+        tables["model"] = [_lenient(kinds["table"], t, problems, ("model", i), raw)
+                           for i, t in enumerate(model)]
+        tables["model"] = tables["model"] if all(tables["model"]) else None
     elif model is not None:
-        tables["model"] = _lenient(_adapters()["model"], model)
+        tables["model"] = _lenient(kinds["model"], model, problems, ("model",), raw)
     return {key: table for key, table in tables.items() if table}
 
 
-def _lenient(kind: TypeAdapter, value: Any, problems: Problems | None = None,
-             key: str = "") -> Any:
-    """``value`` validated, less the keys that are wrong; None if that does not help.
-    The problems of a table's rules among the rest are added to ``problems``."""
+def _lenient(kind: TypeAdapter, value: Any, problems: Problems, where: tuple,
+             raw: Any) -> Any:
+    """``value`` (what is at ``where`` in ``raw``) validated, less its keys that are wrong;
+    None if that does not help. The problems its rules find among the rest are added."""
     for attempt in range(3):
         try:
             return kind.validate_python(value)
         except ValidationError as err:
-            if attempt and problems is not None:
-                problems.extend(lines(err, {}, (key,)))
+            if attempt:  # only the rules are new: the rest were found at first
+                problems.extend(lines(err, raw, where, only="rules"))
             wrong = {_key(e["loc"]) for e in err.errors()}
             if not isinstance(value, dict) or not wrong & value.keys() or None in wrong:
                 return None
@@ -121,7 +123,8 @@ def _key(loc: tuple) -> Any:
 
 @cache
 def _adapters() -> dict[str, TypeAdapter]:
-    return {"model": TypeAdapter(ModelTables), "train": TypeAdapter(TrainTable),
+    return {"model": TypeAdapter(ModelTables), "table": TypeAdapter(OneTable),
+            "train": TypeAdapter(TrainTable),
             "search": TypeAdapter(SearchTable), "resources": TypeAdapter(ResourcesTable)}
 
 
