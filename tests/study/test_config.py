@@ -347,3 +347,23 @@ def test_a_bad_file_is_refused_without_torch_optuna_or_ray(tmp_path):
     out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "model.widht: unknown key; did you mean 'width'?" in out.stderr
+
+
+def test_the_readme_lists_every_key_of_the_schema():
+    import tomllib
+    from pathlib import Path
+
+    from layerlr.study.config import json_schema
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    block = readme.split("## Study files", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    listed = tomllib.loads(block)
+    schema = json_schema()
+    tables = {"": schema, **{k: v for k, v in schema["$defs"].items()}}
+    model = set().union(*(set(v["properties"]) for k, v in tables.items()
+                          if k.endswith("Table") and "depth" in v["properties"]))
+    assert set(listed) == set(schema["properties"])
+    assert set(listed["model"]) == model
+    for key in ("train", "search", "resources"):
+        name = f"{key.capitalize()}Table"
+        assert set(listed[key]) == set(tables[name]["properties"]), key
