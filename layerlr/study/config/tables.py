@@ -38,8 +38,12 @@ OBJECTIVES = ("population", "empirical", "theory")  # theory: the exact expected
 DTYPES = ("float32", "float64")
 PROTOCOLS = ("native", "published")
 MIN_CPUS_PER_WORKER = 0.5
+MAX_SEED = 2**64 - 1  # what torch's generators take (TOML itself reads larger integers)
 # Ray's tested scale is about 10k actors in one cluster (its "scalability envelope").
 MAX_WORKERS = 10_000
+# A batch's trials are asked together and held (RUNNING, and in the driver's memory, some
+# 13 KB each) until the whole batch is told.
+MAX_BATCH = 100_000
 
 
 class TrainTable(BaseModel):
@@ -49,7 +53,7 @@ class TrainTable(BaseModel):
 
     steps: integer(1, MAX_STEPS) = Field(TrainSpec.steps, description=(
         "GD steps; losses are recorded after every one"))
-    seeds: ints(0, repeat="seeds repeat; list each seed once") = Field(
+    seeds: ints(0, MAX_SEED, repeat="seeds repeat; list each seed once") = Field(
         list(TrainSpec.seeds), description="Seeds of the draws; a trial's loss is their mean")
     protocol: choice(PROTOCOLS) = Field(TrainSpec.protocol, description=(
         "published: the paper's draws seed for seed (SPEC 9)"))
@@ -146,7 +150,7 @@ class ResourcesTable(BaseModel):
         "Also its torch threads (default: the whole node)"))
     gpus_per_worker: finite(0.0) | None = Field(None, description=(
         "A fraction of one GPU or whole GPUs (default: 1 when the cluster has GPUs)"))
-    batch_size: integer(1) | None = Field(None, description=(
+    batch_size: integer(1, MAX_BATCH) | None = Field(None, description=(
         "Trials per batch (default: adapts to ~0.5 s)"))
     memory_mb: integer(1) | None = Field(None, description=(
         "Engine working memory per worker"))
