@@ -372,3 +372,34 @@ def test_the_readme_lists_every_key_of_the_schema():
     for key in ("train", "search", "resources"):
         name = f"{key.capitalize()}Table"
         assert set(listed[key]) == set(tables[name]["properties"]), key
+
+
+ODD = [3, -1, 0, 1.5, float("nan"), float("inf"), True, "x", "", "mlp", [], [1], ["a"], [[1]],
+       [1, 1], {}, {"a": 1}, {"matrix": {"x": 1}}, 10**30, [10**30]]
+
+
+def test_any_value_for_any_key_is_a_config_or_lines_never_a_crash():
+    import datetime
+
+    from layerlr.study.config import json_schema
+
+    schema = json_schema()
+    where = {name: list(schema["$defs"][name]["properties"])
+             for name in ("TrainTable", "SearchTable", "ResourcesTable", "LinearTable",
+                          "MlpTable")}
+    where[""] = list(schema["properties"])
+    for table, keys in where.items():
+        for key, value in ((k, v) for k in keys for v in [*ODD, datetime.date(2020, 1, 1)]):
+            model = {"depth": 3, "width": 8, **({"family": "mlp"} if table == "MlpTable" else {})}
+            raw = {"name": "x", "model": model}
+            if table.endswith("Table") and table not in ("LinearTable", "MlpTable"):
+                raw[table.removesuffix("Table").lower()] = {key: value}
+            elif table:
+                model[key] = value
+            else:
+                raw[key] = value
+            for form in (raw, dict(raw, model=[raw["model"], {"depth": 2, "width": 4}])):
+                try:
+                    parse_study(form)
+                except StudyFileError as err:
+                    assert all(len(line) < 300 for line in err.problems), err.problems

@@ -118,9 +118,10 @@ TABLES: dict[str | None, type[ModelTable]] = {
 
 
 def _family(value: Any) -> str | None:
-    if not isinstance(value, dict) or value.get("family") not in TABLES:
+    family = value.get("family") if isinstance(value, dict) else ...
+    if not (family is None or isinstance(family, str)) or family not in TABLES:
         return None
-    return f"<{TABLES[value.get('family')].__name__}>"
+    return f"<{TABLES[family].__name__}>"
 
 
 OneTable = either({f"<{kind.__name__}>": kind for kind in TABLES.values()}, _family,
