@@ -291,6 +291,14 @@ def test_the_schema_command_describes_every_shipped_file_and_refuses_bad_keys():
 
 def test_the_limits_are_accepted_up_to_the_bound():
     assert parse_study(with_("model", depth=1000, width=8))
+    many = with_("model", depth=list(range(2, 102)), width=list(range(1, 101)))  # 10,000
+    assert len(parse_study(many).cells()) == 10_000
+    many["train"] = {"steps": 2}
+    many["search"] = {"objective_step": [1, 2]}
+    with pytest.raises(StudyFileError, match="model: the study has 20,000 cells"):
+        parse_study(many)
+    with pytest.raises(StudyFileError, match="model.width: widths repeat"):
+        parse_study(with_("model", width=[8, 8]))
     assert parse_study(with_("resources", workers=10_000))
     # an even grid of D divisions sweeps eta1 = i B / D for i = 1 .. D - 1: D - 1 points
     even = with_("search", diagonal=[40], diagonal_grid="even", diagonal_divisions=10_001)

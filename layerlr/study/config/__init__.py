@@ -9,7 +9,7 @@ Ray, Optuna or torch, or does maths.
 
 from __future__ import annotations
 
-from layerlr.study.config.checks import MAX_GRID_POINTS
+from layerlr.study.config.checks import MAX_CELLS, MAX_GRID_POINTS
 from layerlr.study.config.facts import DEFAULT_ALPHA
 from layerlr.study.config.fields import NAME
 from layerlr.study.config.model_tables import MAX_DEPTH
@@ -45,6 +45,7 @@ __all__ = [
     "DIAGONAL_STEPS",
     "DTYPES",
     "MAX_BATCH",
+    "MAX_CELLS",
     "MAX_DEPTH",
     "MAX_FILE_BYTES",
     "MAX_GRID_POINTS",

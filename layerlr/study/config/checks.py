@@ -8,6 +8,7 @@ grids must be finite and of a size a study can run. Torch-free.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterator
 
 from layerlr.schedules import diagonal_count
@@ -18,6 +19,7 @@ from layerlr.study.config.tables import SearchTable, TrainTable
 # A diagonal point is a trial (a grid runs each once) and every ask rebuilds the cell's
 # points (study/space.py), so a sweep's cost grows with its square.
 MAX_GRID_POINTS = 10_000
+MAX_CELLS = 10_000  # each cell is an Optuna study, opened, claimed and sampled on its own
 
 
 def across_tables(train: TrainTable, search: SearchTable) -> list[str]:
@@ -38,6 +40,12 @@ def across_tables(train: TrainTable, search: SearchTable) -> list[str]:
 def across_cells(cfg: StudyConfig, earlier: bool) -> list[str]:
     """Every cell's problems; cell names are compared only in a file without ``earlier``
     problems (a cell that cannot be built has no name)."""
+    count = len(cfg.objective_steps) * sum(
+        len(m.activations()) * len(m.depths) * len(m.widths) for m in cfg.models)
+    if count > MAX_CELLS:
+        return [(f"model: the study has {count:,} cells (each its own Optuna study), more "
+                f"than {MAX_CELLS:,}; list fewer depths, widths, activations or objective "
+                "steps, or split the study")]
     out = _cells(cfg) + _rates(cfg) + _theory(cfg) + _families(cfg)
     for check in (_small_budgets, _grids) if not out else ():  # finite budgets only
         out += check(cfg)
@@ -87,10 +95,10 @@ def _cells(cfg: StudyConfig) -> list[str]:
 
 
 def _names(cfg: StudyConfig) -> list[str]:
-    names = [cell.name for cell in cfg.cells()]
+    counts = Counter(cell.name for cell in cfg.cells())
     return [f"model: two cells are both named {name}; give each [[model]] table a "
             "different family, activation, data or target"
-            for name in dict.fromkeys(n for n in names if names.count(n) > 1)]
+            for name, count in counts.items() if count > 1]
 
 
 def _rates(cfg: StudyConfig) -> list[str]:

@@ -50,10 +50,11 @@ class ModelTable(BaseModel):
 
     model_config = STRICT
 
-    depth: ints(2, MAX_DEPTH) = Field(description=(
+    depth: ints(2, MAX_DEPTH, repeat="depths repeat; list each once") = Field(description=(
         "Depth L (the readout vector a counted), or a list: every (depth, width) pair is a "
         f"cell; at most {MAX_DEPTH}"))
-    width: ints(1) = Field(description="Width h, or a list")
+    width: ints(1, repeat="widths repeat; list each once") = Field(
+        description="Width h, or a list")
     init: choice(INITS) = Field(ModelSpec.init, description="SPEC 3")
     data: choice(DATAS) = Field(ModelSpec.data, description=(
         "Drawn inputs (SPEC 2), or a bundled data set (mlp family)"))
