@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         if stop.code != signal.SIGTERM:
             raise
         code = _interrupted()
-    except Exception as err:  # one line, no traceback unless asked
+    except Exception as err:  # every error: one line, no traceback unless asked
         code = _report(err)
     return code
 
@@ -91,8 +91,8 @@ def _parser() -> argparse.ArgumentParser:
     report.set_defaults(func=_report_cmd)
     for name, func, text in (("status", _status, "trial counts and best value per cell"),
                              ("best", _best, "the best schedules of each cell"),
-                             ("rebuild", _rebuild, "rewrite the Parquet dataset from the "
-                                                   "storage (after a damaged file)")):
+                             ("rebuild", _rebuild, ("rewrite the Parquet dataset from the "
+                                                    "storage (after a damaged file)"))):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("study", nargs="?", help="the study file or its results directory "
                                                   "(or give --results)")
@@ -100,6 +100,9 @@ def _parser() -> argparse.ArgumentParser:
         if name == "best":
             cmd.add_argument("--top", type=int, default=3, help="schedules per cell")
         cmd.set_defaults(func=func)
+    schema = sub.add_parser("schema", help="print the JSON Schema of a study file (for "
+                                           "editors: see the README's Study files)")
+    schema.set_defaults(func=_schema)
     return parser
 
 
@@ -179,6 +182,15 @@ def _rebuild(args: argparse.Namespace) -> int:
     results = args.results or Path("results") / study
     for name, rows in rebuild_results(results, store, study).items():
         _out(f"{name}: {rows} rows written to {Path(results) / 'trials'}")
+    return OK
+
+
+def _schema(args: argparse.Namespace) -> int:
+    import json
+
+    from layerlr.study.config import json_schema
+
+    _out(json.dumps(json_schema(), indent=2))
     return OK
 
 

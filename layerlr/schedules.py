@@ -92,6 +92,11 @@ def diagonal_sum(budget: float, divisions: int = 20, even: bool = False) -> floa
     return float(n * s)
 
 
+def diagonal_count(budget: float, divisions: int = 20, even: bool = False) -> int:
+    """How many points (rows) :func:`diagonal` makes: N - 1, without making them."""
+    return _grid(budget, divisions, even)[1] - 1
+
+
 def _grid(budget: float, divisions: int, even: bool = False) -> tuple[float, int]:
     """SPEC 9's step s = max(1, floor(B / divisions)) and count N = floor(B / s), or the
     even grid s = B / divisions, N = divisions."""

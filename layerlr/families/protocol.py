@@ -130,6 +130,8 @@ class Family(ABC):
     name: ClassVar[str]
     max_steps: ClassVar[int] = 100  # GD steps a schedule may have
     metrics: ClassVar[tuple[str, ...]] = ()  # measured beyond the four losses
+    targets: ClassVar[tuple[str, ...]] = ()  # the targets it takes; the first is the default
+    default_activation: ClassVar[str | None] = None  # of a cell that names none
     default_alpha: ClassVar[tuple[float, float]] = (0.0, 0.8)  # B = c h^alpha searched
     default_exponent: ClassVar[tuple[float, float]] = (-1.0, 1.0)  # free rates eta = h^e
 

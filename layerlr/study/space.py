@@ -19,10 +19,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from layerlr.families import family
 from layerlr.schedules import diagonal
-from layerlr.study.config import DEFAULT_ALPHA, Cell, StudyConfig
-
-DEFAULT_EXPONENT = {"matrix": (0.5, 1.7), "readout": (-1.0, 1.0), "mlp": (-1.0, 1.0)}
+from layerlr.study.config import Cell, StudyConfig
 
 
 def diagonal_points(cfg: StudyConfig, cell: Cell) -> list[tuple[float, list[float]]]:
@@ -61,11 +60,11 @@ def suggest(trial: Any, cfg: StudyConfig, cell: Cell) -> list[list[float]]:
     rows = []
     for j in range(1, phases + 1):
         if cfg.search.rates == "free":
-            lo, hi = cfg.search.exponent or DEFAULT_EXPONENT[cell.setting.family]
+            lo, hi = cfg.search.exponent or family(cell.setting.family).default_exponent
             rows.append([h ** trial.suggest_float(f"exponent_p{j}_l{l}", lo, hi)
                          for l in range(1, k + 1)])
         else:
-            lo, hi = cfg.search.alpha or DEFAULT_ALPHA[cell.setting.family]
+            lo, hi = cfg.search.alpha or family(cell.setting.family).default_alpha
             budget = cfg.search.scale * h ** trial.suggest_float(f"alpha_p{j}", lo, hi)
             breaks = [trial.suggest_float(f"split_p{j}_l{l}", 0.0, 1.0) for l in range(1, k)]
             rows.append([budget * f for f in simplex(breaks)])

@@ -182,3 +182,232 @@ def test_repeated_cells_and_diagonal_depth_two_are_refused():
         parse_study({"name": "x", "model": [same, dict(same, noise=0.1)]})
     with pytest.raises(StudyFileError, match="at least two trained layers"):
         parse_study({"name": "x", "model": dict(same, depth=2), "search": {"diagonal": [10]}})
+
+
+def test_a_cell_problem_and_problems_of_other_tables_are_all_reported_at_once():
+    raw = {"name": "x", "model": {"depth": 3, "width": 8, "d": 4},
+           "search": {"sampler": "bayes", "objective_step": 5, "alpha": [1, 0]}}
+    with pytest.raises(StudyFileError) as info:
+        parse_study(raw)
+    keys = sorted(line.split(":")[0] for line in info.value.problems)
+    assert keys == ["model.d (cell depth=3, width=8)", "search.alpha", "search.objective_step",
+                    "search.sampler"], info.value.problems
+
+
+def test_lines_name_the_model_table_of_several():
+    raw = {"name": "x", "model": [{"depth": 3, "width": 8},
+                                  {"family": "mlp", "depth": [3, 1], "width": 8},
+                                  {"family": "mlp", "depth": 3, "width": 8, "data": "digits",
+                                   "init": "gaussian", "n": 10, "widht": 3}]}
+    with pytest.raises(StudyFileError) as info:
+        parse_study(raw)
+    assert info.value.problems == [
+        "model[2].depth: every value must be an integer >= 2, got 1",
+        "model[3].widht: unknown key; did you mean 'width'?",
+        ("model[3].n: the digits data set fixes n (its 1797 rows less model[3].test_size); "
+        "remove model[3].n")]
+    with pytest.raises(StudyFileError, match=r"model\.family: 'conv' is not allowed"):
+        parse_study({"name": "x", "model": {"family": "conv", "depth": 3, "width": 8}})
+
+
+# What today's code stores in Optuna for this file (StudyConfig.identity, as JSON): a
+# study it wrote must resume, not be refused as "a study with other settings".
+STORED = {
+    "train": {"steps": 3, "seeds": [1, 2], "protocol": "native", "dtype": "float32",
+              "measure": True},
+    "search": {"sampler": "grid", "diagonal": None, "diagonal_alpha": [
+        ["matrix", [1.2]], ["mlp", [0.3]], ["readout", [0.4, 0.5]]], "diagonal_divisions": 20,
+        "diagonal_grid": "integer", "diagonal_steps": "rest", "objective": "population",
+        "objective_step": [2, 3], "phases": "first-rest", "rates": "budget", "alpha": None,
+        "scale": 2.0, "exponent": None, "seed": 0},
+    "model": [{"depths": [2, 3], "widths": [16], "family": None, "init": "orthogonal",
+               "data": "whitened", "target": None, "n": None, "d": None, "noise": 0.0,
+               "test_size": 500, "activation": None},
+              {"depths": [3], "widths": [16], "family": "mlp", "init": "orthogonal",
+               "data": "whitened", "target": "sphere", "n": None, "d": None, "noise": 0.1,
+               "test_size": 500, "activation": ["relu", "tanh"]}]}
+STORED_FILE = {"name": "old", "model": [
+    {"depth": [2, 3], "width": 16},
+    {"family": "mlp", "activation": ["relu", "tanh"], "depth": 3, "width": 16,
+     "target": "sphere", "noise": 0.1}],
+    "train": {"steps": 3, "seeds": [1, 2]},
+    "search": {"sampler": "grid", "diagonal_alpha": {"readout": [0.4, 0.5], "matrix": 1.2,
+                                                      "mlp": [0.3]},
+               "diagonal_steps": "rest", "objective_step": [2, 3]}}
+
+
+def test_a_stored_identity_resumes_and_older_ones_get_the_defaults():
+    import copy
+    import json
+    import pickle
+
+    from layerlr.study import StudyConfig
+
+    cfg = parse_study(STORED_FILE)
+    assert cfg.identity() == STORED
+    stored = json.loads(json.dumps(STORED))  # as the journal gives it back
+    again = StudyConfig.from_identity("old", stored)
+    assert again.identity() == cfg.identity() and again == cfg and hash(again) == hash(cfg)
+    assert pickle.loads(pickle.dumps(cfg)) == cfg
+    older = copy.deepcopy(stored)  # before measure, diagonal_grid and activation existed
+    del older["train"]["measure"], older["search"]["diagonal_grid"]
+    for model in older["model"][:1]:
+        del model["activation"]
+    assert StudyConfig.from_identity("old", older).identity() == cfg.identity()
+    older["search"]["diagonal_divisions"] = 40
+    assert StudyConfig.from_identity("old", older).identity() != cfg.identity()
+
+
+def test_the_schema_command_describes_every_shipped_file_and_refuses_bad_keys():
+    import json
+    import tomllib
+    from pathlib import Path
+
+    from command import layerlr
+
+    jsonschema = pytest.importorskip("jsonschema")
+    out = layerlr("schema")
+    assert out.returncode == 0, out.stderr
+    schema = json.loads(out.stdout)
+    files = sorted((Path(__file__).parents[2] / "studies").glob("*.toml"))
+    for kind in (jsonschema.Draft4Validator, jsonschema.Draft202012Validator):
+        kind.check_schema(schema)  # Taplo (Even Better TOML) reads draft 4
+        validator = kind(schema)
+        for path in files:
+            errors = [e.message for e in validator.iter_errors(tomllib.loads(path.read_text()))]
+            assert not errors, (path, errors)
+        good = {"name": "x", "model": {"depth": 3, "width": [8, 16]}}
+        assert validator.is_valid(good)
+        for bad in (with_("model", widht=16), with_("search", sampler="bayes"),
+                    with_("model", activation="relu"), with_("model", depth=1001),
+                    with_("search", scale=0), with_("resources", workers=10_001),
+                    with_("search", diagonal_alpha={"conv": [1.0]}), dict(GOOD, name="../x"),
+                    {"name": "x", "model": {"depth": 3, "width": 8, "family": "mlp",
+                                            "activation": ["relu", "swish"]}}):
+            assert not validator.is_valid(bad), bad
+            with pytest.raises(StudyFileError):  # the command refuses them as well
+                parse_study(bad)
+
+
+def test_the_limits_are_accepted_up_to_the_bound():
+    assert parse_study(with_("model", depth=1000, width=8))
+    many = with_("model", depth=list(range(2, 102)), width=list(range(1, 101)))  # 10,000
+    assert len(parse_study(many).cells()) == 10_000
+    many["train"] = {"steps": 2}
+    many["search"] = {"objective_step": [1, 2]}
+    with pytest.raises(StudyFileError, match="model: the study has 20,000 cells"):
+        parse_study(many)
+    with pytest.raises(StudyFileError, match="model.width: widths repeat"):
+        parse_study(with_("model", width=[8, 8]))
+    assert parse_study(with_("resources", workers=10_000))
+    # an even grid of D divisions sweeps eta1 = i B / D for i = 1 .. D - 1: D - 1 points
+    even = with_("search", diagonal=[40], diagonal_grid="even", diagonal_divisions=10_001)
+    assert parse_study(even)
+    even["search"]["diagonal"] = [40, 50]
+    with pytest.raises(StudyFileError, match=r"search.diagonal \(width 16\): the sweep has "
+                                             r"20,000 points"):
+        parse_study(even)
+
+
+IMPOSSIBLE = [
+    ("depth = 3", "depth = 1000000", "model.depth: every value must be an integer <= 1000"),
+    ("n_trials = 4", 'diagonal = [40]\ndiagonal_divisions = 1000000000\ndiagonal_grid = "even"',
+     "search.diagonal_divisions (width 8): the sweep has 999,999,999 points"),
+    ("n_trials = 4", "diagonal = [1e12]\ndiagonal_divisions = 1000000",
+     "search.diagonal_divisions (width 8): the sweep has 999,999 points"),
+    ("n_trials = 4", "diagonal_alpha = [0.0]\nscale = 0.5", ("search.diagonal_alpha (width 8): "
+                                                             "a budget B = scale * h^alpha is 0.5")),
+    ("n_trials = 4", f"n_trials = 4\n[train]\nseeds = [1, {2**64}]",
+     f"train.seeds: every value must be an integer <= {2**64 - 1}, got {2**64}"),
+    ("n_trials = 4", "n_trials = 4\n[resources]\nbatch_size = 1000000000",
+     "resources.batch_size: must be <= 100000, got 1000000000"),
+    ("n_trials = 4", "n_trials = 4\n[resources]\nworkers = 1000000",
+     "resources.workers: must be <= 10000, got 1000000"),
+    ("n_trials = 4", "n_trials = 4\nfoo = " + "[" * 5000 + "]" * 5000,
+     "search.foo: arrays or tables nested about 5000 levels deep (line 7)"),
+    ('name = "lim"', 'name = "lim"\nnested = ' + "[" * 100_000 + "]" * 100_000,
+     "nested: arrays or tables nested about 100000 levels deep"),
+]
+
+
+@pytest.mark.parametrize("old,new,needle", IMPOSSIBLE)
+def test_impossible_sizes_exit_2_naming_the_key_before_anything_is_written(
+        tmp_path, old, new, needle):
+    from command import layerlr
+
+    study = tmp_path / "s.toml"
+    study.write_text('name = "lim"\n[model]\ndepth = 3\nwidth = 8\n[search]\nn_trials = 4\n'
+                     .replace(old, new))
+    out = layerlr("run", study, "--results", tmp_path / "res")
+    assert out.returncode == 2, out.stderr
+    assert "Traceback" not in out.stderr
+    assert any(line.startswith(f"error: {study}: {needle}") for line in
+               out.stderr.splitlines()), out.stderr
+    assert not (tmp_path / "res").exists()
+
+
+def test_a_bad_file_is_refused_without_torch_optuna_or_ray(tmp_path):
+    import subprocess
+    import sys
+
+    study = tmp_path / "s.toml"
+    study.write_text('name = "x"\n[model]\ndepth = 3\nwidht = 8\n')
+    check = ("import sys; from layerlr.cli import main; "
+             f"code = main(['run', {str(study)!r}, '--results', {str(tmp_path / 'r')!r}]); "
+             "heavy = {'torch', 'optuna', 'ray', 'pandas'} & set(sys.modules); "
+             "assert code == 2 and not heavy, (code, heavy)")
+    out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True,
+                         check=False)
+    assert out.returncode == 0, out.stderr
+    assert "model.widht: unknown key; did you mean 'width'?" in out.stderr
+
+
+def test_the_readme_lists_every_key_of_the_schema():
+    import tomllib
+    from pathlib import Path
+
+    from layerlr.study.config import json_schema
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    block = readme.split("## Study files", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    listed = tomllib.loads(block)
+    schema = json_schema()
+    tables = {"": schema, **{k: v for k, v in schema["$defs"].items()}}
+    model = set().union(*(set(v["properties"]) for k, v in tables.items()
+                          if k.endswith("Table") and "depth" in v["properties"]))
+    assert set(listed) == set(schema["properties"])
+    assert set(listed["model"]) == model
+    for key in ("train", "search", "resources"):
+        name = f"{key.capitalize()}Table"
+        assert set(listed[key]) == set(tables[name]["properties"]), key
+
+
+ODD = [3, -1, 0, 1.5, float("nan"), float("inf"), True, "x", "", "mlp", [], [1], ["a"], [[1]],
+       [1, 1], {}, {"a": 1}, {"matrix": {"x": 1}}, 10**30, [10**30]]
+
+
+def test_any_value_for_any_key_is_a_config_or_lines_never_a_crash():
+    import datetime
+
+    from layerlr.study.config import json_schema
+
+    schema = json_schema()
+    where = {name: list(schema["$defs"][name]["properties"])
+             for name in ("TrainTable", "SearchTable", "ResourcesTable", "LinearTable",
+                          "MlpTable")}
+    where[""] = list(schema["properties"])
+    for table, keys in where.items():
+        for key, value in ((k, v) for k in keys for v in [*ODD, datetime.date(2020, 1, 1)]):
+            model = {"depth": 3, "width": 8, **({"family": "mlp"} if table == "MlpTable" else {})}
+            raw = {"name": "x", "model": model}
+            if table.endswith("Table") and table not in ("LinearTable", "MlpTable"):
+                raw[table.removesuffix("Table").lower()] = {key: value}
+            elif table:
+                model[key] = value
+            else:
+                raw[key] = value
+            for form in (raw, dict(raw, model=[raw["model"], {"depth": 2, "width": 4}])):
+                try:
+                    parse_study(form)
+                except StudyFileError as err:
+                    assert all(len(line) < 300 for line in err.problems), err.problems

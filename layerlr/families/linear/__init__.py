@@ -23,8 +23,6 @@ if TYPE_CHECKING:
 class LinearFamily(Family):
     """A family of linear networks on drawn data (SPEC 1-3): matrix or readout."""
 
-    targets: ClassVar[tuple[str, ...]]  # the first is the published choice
-
     def defaults(self, setting: Setting) -> dict[str, object]:
         return rules.drawn_defaults(setting, self.targets)
 

@@ -23,6 +23,8 @@ __all__ = ["ACTIVATIONS", "DATAS", "FAMILY", "POPULATION", "TARGETS", "MlpFamily
 
 class MlpFamily(Family):
     name = "mlp"
+    targets = TARGETS
+    default_activation = ACTIVATIONS[0]
     default_alpha = (0.0, 0.8)
     default_exponent = (-1.0, 1.0)
 
@@ -30,7 +32,7 @@ class MlpFamily(Family):
         """A real data set fixes d, and n from its rows less the held-out ones (a
         quarter by default), and has no target; drawn data take the readout family's."""
         s, real = setting, DATASETS.get(setting.data)
-        activation = ACTIVATIONS[0] if s.activation is None else s.activation
+        activation = self.default_activation if s.activation is None else s.activation
         if real is None:
             return {**rules.drawn_defaults(s, TARGETS), "activation": activation}
         test = real.test_size if s.test_size is None else s.test_size
