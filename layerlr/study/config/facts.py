@@ -11,6 +11,7 @@ from __future__ import annotations
 from layerlr.families import FAMILIES, family
 from layerlr.families.mlp.choices import ACTIVATIONS, DATAS
 from layerlr.families.mlp.datasets import DATASETS
+from layerlr.families.rules import PROTOCOLS
 from layerlr.setting import INITS, MAX_STEPS, Setting, SettingError
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "LINEAR_FAMILIES",
     "LINEAR_TARGETS",
     "MAX_STEPS",
+    "PROTOCOLS",
     "TARGETS",
     "Setting",
     "SettingError",

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
 
-from layerlr.study.config.facts import FAMILIES, MAX_STEPS
+from layerlr.study.config.facts import FAMILIES, MAX_STEPS, PROTOCOLS
 from layerlr.study.config.fields import (
     Pair,
     StudyName,
@@ -36,7 +36,6 @@ DIAGONAL_GRIDS = ("integer", "even")  # SPEC 9's integer step, or s = B / divisi
 RATES = ("budget", "free")
 OBJECTIVES = ("population", "empirical", "theory")  # theory: the exact expected surrogate
 DTYPES = ("float32", "float64")
-PROTOCOLS = ("native", "published")
 MIN_CPUS_PER_WORKER = 0.5
 MAX_SEED = 2**64 - 1  # what torch's generators take (TOML itself reads larger integers)
 # Ray's tested scale is about 10k actors in one cluster (its "scalability envelope").
