@@ -18,8 +18,6 @@ from layerlr.results import read_results
 from layerlr.schedules import diagonal_sum
 from layerlr.study.config import DEFAULT_ALPHA, SearchSpec, StudyConfig
 
-OBJECTIVES = ("population", "empirical", "theory")
-
 
 @dataclass(frozen=True)
 class StudyState:
@@ -121,7 +119,7 @@ def load(results: str | Path, storage: str | None = None) -> list[StudyResults]:
     frame["cell"] = frame["cell"].astype(str)
     studies = [StudyResults(name, rows.reset_index(drop=True))
                for name, rows in frame.groupby("study", sort=True)]
-    url = storage or _default_storage(results)
+    url = storage or default_storage(results)
     if url is None:
         for s in studies:
             s.notes.append(f"no storage found ({Path(results) / 'optuna.log'}): objective "
@@ -141,7 +139,7 @@ def seed_values(rows: pd.DataFrame, column: str) -> np.ndarray:
     return np.array([np.asarray(v, dtype=float) for v in values]).reshape(len(values), -1)
 
 
-def _default_storage(results: str | Path) -> str | None:
+def default_storage(results: str | Path) -> str | None:
     """The results directory's own storage (journal or an older SQLite file), if any."""
     from layerlr.study.storage import resolve
 

@@ -104,6 +104,9 @@ class SearchSpec:
     scale: float = 2.0  # the c in B = c h^alpha (SPEC 8 uses 2)
     exponent: tuple[float, float] | None = None  # free rates: eta = h^e, e in this range
     seed: int = 0  # sampler seed, for reproducible searches
+    # a diagonal sweep's subset: per cell name, the indices of its diagonal points to run
+    # (``layerlr confirm`` builds it; not a study-file key); None: every point
+    only_points: tuple[tuple[str, tuple[int, ...]], ...] | None = None
 
     @property
     def is_diagonal(self) -> bool:
