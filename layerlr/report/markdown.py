@@ -191,8 +191,8 @@ def _curvatures(r: StudyReport) -> list[str]:
                   "within the losses' rounding. Verdict: the budget's position at the "
                   "study's cutoff (see above).",
                   ["cell", "step", "B", "alpha", "spacing", "closed form", "loss", "seeds",
-                   "d²L/du²", f"{conf} CI", "t", "p", "q", "dL/du", f"{conf} CI ", "t ",
-                   "p ", "q ", "verdict"], rows)
+                   "d²L/du²", f"{conf} CI", "t", "p", "q", "dL/du", f"{conf} CI (dL/du)",
+                   "t (dL/du)", "p (dL/du)", "q (dL/du)", "verdict"], rows)
 
 
 def _seeds(cur: Curvature, row: CurvatureRow) -> str:
@@ -230,7 +230,7 @@ def _confirmed(r: StudyReport) -> list[str]:
                   "the study's own in the correction. Position: at this report's cutoff, "
                   "with the study's seeds → with the fresh seeds.",
                   ["cell", "step", "B", "loss", "test", "seeds", "mean ± se", "t", "p",
-                   "fresh seeds", "mean ± se ", "t ", "p ", "position"], rows)
+                   "fresh seeds", "fresh mean ± se", "fresh t", "fresh p", "position"], rows)
 
 
 def _at(was: Curvature, r: StudyReport) -> str:
