@@ -50,7 +50,7 @@ def bootstrap(x: np.ndarray, rng: np.random.Generator, level: float) -> np.ndarr
 
 def sign_flip(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Two-sided p of |mean| among the means of sign-flipped samples."""
-    n, s = x.shape
+    s = x.shape[1]
     if s <= 10:
         signs = np.array(list(itertools.product((-1.0, 1.0), repeat=s)))  # (2^s, s)
     else:

@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _err("interrupted; run the same command again to resume")
         code = INTERRUPTED
-    except Exception as err:  # one line, no traceback unless asked
+    except Exception as err:  # noqa: BLE001 (any error: one line, no traceback unless asked)
         code = _report(err)
     return code
 
@@ -88,8 +88,8 @@ def _parser() -> argparse.ArgumentParser:
     confirm.set_defaults(func=_confirm)
     for name, func, text in (("status", _status, "trial counts and best value per cell"),
                              ("best", _best, "the best schedules of each cell"),
-                             ("rebuild", _rebuild, "rewrite the Parquet dataset from the "
-                                                   "storage (after a damaged file)")):
+                             ("rebuild", _rebuild, ("rewrite the Parquet dataset from the "
+                                                    "storage (after a damaged file)"))):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("study", nargs="?", help="the study file or its results directory "
                                                   "(or give --results)")
@@ -178,8 +178,8 @@ def _rebuild(args: argparse.Namespace) -> int:
         _err("give the study file or --results DIR: where the dataset is to be rebuilt")
         return BAD_INPUT
     results = args.results or Path("results") / study
-    for study, rows in rebuild_results(results, store, study).items():
-        _out(f"{study}: {rows} rows written to {Path(results) / 'trials'}")
+    for name, rows in rebuild_results(results, store, study).items():
+        _out(f"{name}: {rows} rows written to {Path(results) / 'trials'}")
     return OK
 
 

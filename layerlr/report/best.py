@@ -87,20 +87,22 @@ def carry_over(cells: list[tuple[str, pd.DataFrame]], objective: str) -> list[Ca
             continue
         winners = {s: rows.loc[rows["value"].idxmin(), "trial"] for s, rows in by_step.items()}
 
-        def at(step: int, winner_of: int) -> np.ndarray:
-            rows = by_step[winner_of]
-            pick = rows[(rows["trial"] == winners[winner_of]) & (rows["step"] == step)]
-            return np.asarray(pick.iloc[0][f"{loss}_seeds"], dtype=float)
-
         for winner_of in sorted(by_step):
             for step in sorted(by_step):
-                mine, best = at(step, winner_of), at(step, step)
+                mine, best = (_seeds_at(by_step[w], winners[w], step, loss)
+                              for w in (winner_of, step))
                 diff = mine - best
                 n = len(diff)
                 out.append(CarryOver(name, winner_of, int(winners[winner_of]), step,
                                      float(mine.mean()), _se(mine), float(diff.mean()),
                                      _se(diff) if n > 1 else math.nan))
     return out
+
+
+def _seeds_at(rows: pd.DataFrame, trial: int, step: int, loss: str) -> np.ndarray:
+    """Per-seed ``loss`` of ``trial`` after ``step`` -> (S,)."""
+    pick = rows[(rows["trial"] == trial) & (rows["step"] == step)]
+    return np.asarray(pick.iloc[0][f"{loss}_seeds"], dtype=float)
 
 
 def _se(x: np.ndarray) -> float:

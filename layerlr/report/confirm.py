@@ -72,8 +72,8 @@ def stencil_points(cfg: StudyConfig, cell: Cell, report: CellReport,
         if row.budget not in budgets:
             continue
         for x in line.x[line.stencil()]:
-            hit = np.flatnonzero(np.isclose(eta1, x, rtol=1e-12, atol=0)
-                                 & np.isclose(total, line.budget, rtol=1e-9, atol=0))
+            hit = np.flatnonzero(np.isclose(eta1, x, rtol=1e-12, atol=0)  # line.budget: 6 decimals
+                                 & np.isclose(total, line.budget, rtol=0, atol=1e-6))
             if len(hit) != 1:
                 raise ConfirmError(f"cell {cell.name}: the point eta1 = {x:g} of budget "
                                    f"{row.budget:g} is not one of the study's diagonal "

@@ -158,7 +158,7 @@ def _attach_storage(s: StudyResults, url: str) -> None:
     try:
         store = open_storage(resolve(".", url), create=False)
         names = [n for n in optuna.get_all_study_names(store) if split_name(n)[0] == s.name]
-    except Exception as err:  # a report still works from Parquet alone
+    except Exception as err:  # noqa: BLE001 (any failure: a report works from Parquet alone)
         s.notes.append(f"storage {redact(url)} not readable ({type(err).__name__}): "
                        "trial states unknown, objective and budget scale assumed")
         return

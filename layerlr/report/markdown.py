@@ -33,8 +33,8 @@ LISTED_SEEDS = 1000  # open tests needing more fresh seeds than this are counted
 def render(results: Path, out: Path, reports: list[StudyReport]) -> str:
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [f"# layerlr report: {results}", "",
-             f"Written {now} from `{results / 'trials'}` "
-             f"(`pandas.read_parquet('{results / 'trials'}')` reads the same rows).", ""]
+             (f"Written {now} from `{results / 'trials'}` "
+              f"(`pandas.read_parquet('{results / 'trials'}')` reads the same rows)."), ""]
     if not reports:
         lines += ["No finished trials in this directory yet.", ""]
     for r in reports:
@@ -61,13 +61,13 @@ def _state(r: StudyReport) -> list[str]:
         return [f"Trials in the dataset: {usable} usable (storage not read)."]
     counts = ", ".join(f"{n} {k.lower()}" for k, n in sorted(state.counts.items()))
     if state.running:
-        return [f"**This study is running** (driver {state.driver}): this report covers "
-                f"the {usable} trials finished so far ({counts}); run `layerlr report` "
-                "again when it ends."]
+        return [(f"**This study is running** (driver {state.driver}): this report covers "
+                 f"the {usable} trials finished so far ({counts}); run `layerlr report` "
+                 "again when it ends.")]
     left = state.counts.get("RUNNING", 0) + state.counts.get("WAITING", 0)
     if left:
-        return [f"**Interrupted** with {left} trials unfinished ({counts}): `layerlr run` "
-                f"resumes it; this report covers the {usable} usable trials."]
+        return [(f"**Interrupted** with {left} trials unfinished ({counts}): `layerlr run` "
+                 f"resumes it; this report covers the {usable} usable trials.")]
     return [f"Finished: {counts}; {usable} usable trials (complete, not diverged)."]
 
 
@@ -96,9 +96,9 @@ def _verdicts(r: StudyReport) -> list[str]:
     title = "Phase verdicts (SPEC 8)"
     if not any(c.curvatures for c in r.cells):
         return [f"### {title}", "",
-                "No diagonal sweeps (search.diagonal or search.diagonal_alpha) in this "
-                "study: the curvature tests need points along a budget around the equal "
-                "split.", ""]
+                ("No diagonal sweeps (search.diagonal or search.diagonal_alpha) in this "
+                 "study: the curvature tests need points along a budget around the equal "
+                 "split."), ""]
     by = {(c.cell, c.step, c.loss): c for c in r.claims}
     rows = []
     for c in r.cells:

@@ -112,14 +112,14 @@ def test_no_needs_a_finding_not_one_marginal_budget():
     marginal = cell_of(budget_with(9.0, 1e-9), budget_with(-4.0, 0.01), budget_with(1.0, 0.4))
     claims, corr, opened = claim_of(strong, marginal)
     assert corr.cutoff < 0.01  # p = 0.01 is nominally "maximum" at 5%, not a finding
-    mine = [c for c in claims if c.budgets == 3][0]
+    mine = next(c for c in claims if c.budgets == 3)
     assert mine.verdict == "undecided" and mine.decided_by is None
     assert mine.weakest is not None and mine.weakest.budget in (2.0, 3.0)
     marked = {(b.budget, b.quantity) for b in opened if b.cell == "c"}
     assert (2.0, "curvature") in marked  # p < 5%, not a finding: listed with its seeds
     contra = cell_of(budget_with(9.0, 1e-9), budget_with(-30.0, 1e-8), budget_with(1.0, 0.4))
     claims, corr, _ = claim_of(strong, contra)
-    mine = [c for c in claims if c.budgets == 3][0]
+    mine = next(c for c in claims if c.budgets == 3)
     assert mine.verdict == "no"
     assert (mine.decided_by.budget, mine.decided_by.quantity) == (2.0, "curvature")
 
