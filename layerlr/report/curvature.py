@@ -128,17 +128,22 @@ def stencil_derivatives(u: np.ndarray, values: np.ndarray,
 
 
 def exact(line: Line, values: np.ndarray) -> Curvature | None:
-    """Curvature of the closed form (``values`` per point), or None where it is absent."""
+    """Curvature and slope of the closed form (``values`` per point), decided exactly by
+    the same rule as a measured loss, or None where the theory is absent."""
     idx = line.stencil()
     if not np.isfinite(values[idx]).all():
         return None
     u = line.u[idx]
-    curv, _ = stencil_derivatives(u, values[idx][:, None], 1.0 / line.layers)
-    mean = float(curv[0])
+    curv, slope = stencil_derivatives(u, values[idx][:, None], 1.0 / line.layers)
+    mean, tilt = float(curv[0]), float(slope[0])
     rounding = ROUNDING * EPS["float64"] * float(np.abs(values[idx]).mean())
-    if abs(_second_difference(u, mean)) <= rounding:  # e.g. a flat line: step 1 of a rest
-        return Curvature(mean, None, UNDECIDED)  # sweep, zero up to float64 rounding
-    return Curvature(mean, None, "maximum" if mean < 0 else "minimum")
+    half = (u[2] - u[0]) / 2
+    verdict = UNDECIDED  # e.g. a flat line: step 1 of a rest sweep, 0 up to rounding
+    if abs(_second_difference(u, mean)) > rounding:
+        verdict = "maximum" if mean < 0 else "minimum"
+    off = mean == 0 or abs(tilt / mean) > half
+    sloped = abs(tilt) * half > rounding and (verdict == UNDECIDED or off)
+    return Curvature(mean, None, verdict, tilt, None, bool(sloped), vertex_off=bool(off))
 
 
 def claim(step: int, verdicts: list[str]) -> str:

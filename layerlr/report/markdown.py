@@ -165,7 +165,7 @@ def _curvatures(r: StudyReport) -> list[str]:
     rows = []
     for c in r.cells:
         for t in c.curvatures:
-            theory = "—" if t.theory is None else f"{_num(t.theory.mean)} ({t.theory.verdict})"
+            theory = "—" if t.theory is None else _exact(t.theory)
             head = [c.cell, t.step, _num(t.budget), _num(t.alpha), f"±{_num(100 * t.spacing)}%",
                     theory]
             if not r.study.measured:
@@ -183,7 +183,8 @@ def _curvatures(r: StudyReport) -> list[str]:
                   "B is the sweep's budget (its points' rates sum to N s <= B, SPEC 9); "
                   "d²L/du² with u = eta1 / (the point's rate sum), from the three points "
                   "nearest the equal split (spacing: their half-width relative to the equal "
-                  "rate B/K), and the slope dL/du of the same parabola at the equal split; "
+                  "rate B/K), and the slope dL/du of the same parabola at the equal split "
+                  "(the closed form's is shown where it makes the budget sloped); "
                   f"mean ± standard error over seeds [{conf} t interval] of per-seed values "
                   "(paired across the points); t with seeds − 1 degrees of freedom, "
                   "two-sided p, q the Holm adjusted p (a finding when q ≤ "
@@ -193,6 +194,13 @@ def _curvatures(r: StudyReport) -> list[str]:
                   ["cell", "step", "B", "alpha", "spacing", "closed form", "loss", "seeds",
                    "d²L/du²", f"{conf} CI", "t", "p", "q", "dL/du", f"{conf} CI (dL/du)",
                    "t (dL/du)", "p (dL/du)", "q (dL/du)", "verdict"], rows)
+
+
+def _exact(c: Curvature) -> str:
+    """The closed form's curvature and position (its slope too when it is sloped)."""
+    if c.sloped:
+        return f"{_num(c.mean)} (sloped: dL/du = {_num(c.slope)})"
+    return f"{_num(c.mean)} ({c.verdict})"
 
 
 def _seeds(cur: Curvature, row: CurvatureRow) -> str:
