@@ -88,8 +88,8 @@ def _correction(r: StudyReport) -> str:
             "points (or the curvature is undecided). With no curvature and no slope a budget "
             "reads maximum or minimum with probability at most cutoff/2 each and sloped at "
             "most the cutoff, whence the bounds on a cell's false *yes* (that of one budget) "
-            "and *no* (the sum over its budgets), valid whatever the dependence between "
-            "budgets.")
+            "and *no* (the sum over its budgets) in the next table, valid whatever the "
+            "dependence between budgets.")
 
 
 def _verdicts(r: StudyReport) -> list[str]:
@@ -104,14 +104,13 @@ def _verdicts(r: StudyReport) -> list[str]:
     for c in r.cells:
         for step in sorted({t.step for t in c.curvatures}):
             tests = [t for t in c.curvatures if t.step == step]
-            theory, surrogate, gd = (by[(c.cell, step, loss)]
+            theory, surrogate, gd = (by[(c.cell, step, loss)].verdict
                                      for loss in ("theory", "surrogate", "gd"))
-            main = surrogate if r.study.measured else theory
+            verdict = surrogate if r.study.measured else theory
             sloped = sum(t.surrogate is not None and t.surrogate.sloped for t in tests)
-            rows.append([c.cell, claim_text(step), f"**{main.verdict}**", theory.verdict,
-                         gd.verdict, len(tests), f"{sloped}/{len(tests)}", _because(main),
-                         _because(gd), _rate(main.false_yes), _rate(main.false_no)])
-    text = ("Each claim is decided over every budget of the cell (next table): *yes* when "
+            rows.append([c.cell, claim_text(step), f"**{verdict}**", theory, gd, len(tests),
+                         f"{sloped}/{len(tests)}"])
+    text = ("Each claim is decided over every budget of the cell (next tables): *yes* when "
             "every budget shows it, *no* when one contradicts it, *undecided* otherwise; "
             "both rest on findings only, so one marginal budget decides nothing. ")
     text += ("The verdict is the realized surrogate's, the quantity whose expected value the "
@@ -119,19 +118,34 @@ def _verdicts(r: StudyReport) -> list[str]:
              "loss's are beside it. Where GD differs, self-interaction (see the gap "
              "decomposition) shapes the GD loss. *Sloped*: budgets where the surrogate's "
              "slope dL/du at the equal split is a finding that puts the optimum off the "
-             "equal split, which counts for step 1's claim and against a later step's (the "
-             "linear families' slope there is 0 in expectation). *Decided by*: for *yes* "
-             "the weakest budget, for *no* the strongest contradiction (its test, t with "
-             "seeds − 1 degrees of freedom, p and the adjusted q); for *undecided* the open "
-             "test nearest to deciding it and the fresh seeds that would decide it (see "
-             "Open tests)." + _correction(r) if r.study.measured else
+             "equal split, which counts for step 1's claim and against a later step's." +
+             _correction(r) if r.study.measured else
              "Nothing was measured (train.measure = false): the verdict is the exact "
              "theory's.")
     text += _swept(r)
     return _table(title, text, ["cell", "claim", "verdict", "closed form",
-                                f"GD ({r.study.gd_loss})", "budgets", "sloped",
-                                "surrogate decided by", "GD decided by", "P(false yes) ≤",
-                                "P(false no) ≤"], rows)
+                                f"GD ({r.study.gd_loss})", "budgets", "sloped"], rows) + \
+        _evidence_table(r)
+
+
+def _evidence_table(r: StudyReport) -> list[str]:
+    """Per measured claim: what decided it (or what would), and its false-positive bounds."""
+    rows = [["surrogate" if c.loss == "surrogate" else f"GD ({r.study.gd_loss})", c.cell,
+             claim_text(c.step), c.verdict, _because(c), _rate(c.false_yes),
+             _rate(c.false_no)]
+            for c in r.claims if c.loss != "theory" and c.verdict != "—"]
+    if not rows:
+        return []
+    return _table("Evidence behind each verdict",
+                  "*Decided by*: for *yes* the weakest budget, for *no* the strongest "
+                  "contradiction: its test, t with seeds − 1 degrees of freedom, p and the "
+                  "Holm adjusted q; for *undecided*, the open test nearest to deciding it and "
+                  "the fresh seeds that would (see Open tests). P(false yes), P(false no): "
+                  "bounds on how often this rule says yes or no at this report's cutoff when "
+                  "no budget has a curvature or a slope (computed from the cutoff and the "
+                  "number of budgets; see above).",
+                  ["loss", "cell", "claim", "verdict", "decided by", "P(false yes) ≤",
+                   "P(false no) ≤"], rows)
 
 
 def _because(c: Claim) -> str:
