@@ -107,7 +107,8 @@ def _verdicts(r: StudyReport) -> list[str]:
             theory, surrogate, gd = (by[(c.cell, step, loss)].verdict
                                      for loss in ("theory", "surrogate", "gd"))
             verdict = surrogate if r.study.measured else theory
-            sloped = sum(t.surrogate is not None and t.surrogate.sloped for t in tests)
+            shown = [t.surrogate if r.study.measured else t.theory for t in tests]
+            sloped = sum(cur is not None and cur.sloped for cur in shown)
             rows.append([c.cell, claim_text(step), f"**{verdict}**", theory, gd, len(tests),
                          f"{sloped}/{len(tests)}"])
     text = ("Each claim is decided over every budget of the cell (next tables): *yes* when "
@@ -116,7 +117,7 @@ def _verdicts(r: StudyReport) -> list[str]:
     text += ("The verdict is the realized surrogate's, the quantity whose expected value the "
              "theory (SPEC 6, 11, 12: exact where not —) gives; the theory's and the GD "
              "loss's are beside it. Where GD differs, self-interaction (see the gap "
-             "decomposition) shapes the GD loss. *Sloped*: budgets where the surrogate's "
+             "decomposition) shapes the GD loss. *Sloped*: budgets where the verdict's "
              "slope dL/du at the equal split is a finding that puts the optimum off the "
              "equal split, which counts for step 1's claim and against a later step's." +
              _correction(r) if r.study.measured else
