@@ -95,7 +95,7 @@ def carry_over(cells: list[tuple[str, pd.DataFrame]], objective: str) -> list[Ca
                 n = len(diff)
                 out.append(CarryOver(name, winner_of, int(winners[winner_of]), step,
                                      float(mine.mean()), _se(mine), float(diff.mean()),
-                                     _se(diff) if n > 1 else math.nan))
+                                     _se(diff) if n > 1 else math.nan, n))
     return out
 
 

@@ -328,16 +328,19 @@ def _gap_fits(r: StudyReport) -> list[str]:
 def _carry(r: StudyReport) -> list[str]:
     if not r.carry:
         return []
-    rows = [[c.cell, c.winner_of, c.trial, c.step, _pm(Estimate(c.loss, c.se)),
-             _pm(Estimate(c.gap, c.gap_se))] for c in r.carry]
+    rows = [[c.cell, c.winner_of, c.trial, c.step, c.seeds, _ci(Estimate(c.loss, c.se, c.seeds)),
+             _ci(Estimate(c.gap, c.gap_se, c.seeds)),
+             "—" if c.winner_of == c.step else _num(c.gap / c.gap_se, 3)] for c in r.carry]
     return _table("Winners at other steps",
                   "Cells listed with several objective steps (`-obj<step>`) searched the same "
                   "network for each step: the best trial of each, measured at every listed "
                   "step, and its loss there minus that step's own best (paired over seeds, "
-                  "which the cells share; 0 on the diagonal). A gap many standard errors "
-                  "above 0 means the winner of one step loses at the other.",
-                  ["cell", "winner of step", "trial", "at step",
-                   f"{r.study.objective} loss", "minus that step's best"], rows)
+                  "which the cells share; 0 on the diagonal): mean ± standard error [95% t "
+                  "interval] over the seeds, and t (seeds − 1 degrees of freedom). A gap "
+                  "whose interval lies above 0 means the winner of one step loses at the "
+                  "other; each winner is the minimum of noisy estimates, which favours it.",
+                  ["cell", "winner of step", "trial", "at step", "seeds",
+                   f"{r.study.objective} loss", "minus that step's best", "t"], rows)
 
 
 def _best(r: StudyReport) -> list[str]:

@@ -242,6 +242,7 @@ class CarryOver:
     se: float  # ... and standard error
     gap: float  # minus the loss there of that step's own best trial, mean over seeds ...
     gap_se: float  # ... and the standard error of the paired differences
+    seeds: int = 0  # the seeds both are over
 
 
 @dataclass

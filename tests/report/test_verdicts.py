@@ -108,7 +108,8 @@ def claim_of(*cells, step: int = 2):
 
 
 def test_no_needs_a_finding_not_one_marginal_budget():
-    strong = cell_of(budget_with(40.0, 1e-9), budget_with(35.0, 1e-9))  # findings, so Holm's cutoff > 0
+    # findings elsewhere, so that Holm's cutoff is above 0
+    strong = cell_of(budget_with(40.0, 1e-9), budget_with(35.0, 1e-9))
     marginal = cell_of(budget_with(9.0, 1e-9), budget_with(-4.0, 0.01), budget_with(1.0, 0.4))
     claims, corr, opened = claim_of(strong, marginal)
     assert corr.cutoff < 0.01  # p = 0.01 is nominally "maximum" at 5%, not a finding
@@ -125,7 +126,8 @@ def test_no_needs_a_finding_not_one_marginal_budget():
 
 
 def test_yes_names_its_weakest_budget():
-    claims, corr, _ = claim_of(cell_of(budget_with(9.0, 1e-9), budget_with(7.0, 1e-7), budget_with(8.0, 1e-8)))
+    claims, corr, _ = claim_of(cell_of(budget_with(9.0, 1e-9), budget_with(7.0, 1e-7),
+                                       budget_with(8.0, 1e-8)))
     (mine,) = claims
     assert mine.verdict == "yes" and mine.decided_by.budget == 2.0  # the largest p
     assert corr.findings == 6 and corr.m == 12  # curvature and slope, surrogate and GD
