@@ -13,7 +13,7 @@ import math
 import os
 from pathlib import Path
 
-from layerlr.report.curvature import claim_text
+from layerlr.report.curvature import claim_text, decide
 from layerlr.report.gaps import FIT_T, PARTS
 from layerlr.report.records import (
     BudgetTest,
@@ -257,8 +257,6 @@ def _confirmed(r: StudyReport) -> list[str]:
 
 
 def _at(was: Curvature, r: StudyReport) -> str:
-    from layerlr.report.curvature import decide
-
     return decide(was, r.correction.cutoff if r.correction else 0.0).position
 
 
