@@ -1,8 +1,9 @@
 """Which test should decide a verdict over a handful of seeds? A simulated null.
 
 Per-seed effects (a curvature or slope of one seed) with mean 0, drawn normal, heavy-
-tailed (Student t with 3 degrees of freedom) or skewed (centred lognormal), S = 5, 10 or
-20 seeds; each test at two-sided level 5% (and 0.5%, the order of a corrected cutoff).
+tailed (Student t with 3 degrees of freedom), skewed (centred gamma, skewness 1) or very
+skewed (centred lognormal, skewness about 6), S = 5, 10 or 20 seeds; each test at
+two-sided level 5% (and 0.5%, the order of a corrected cutoff).
 Printed: how often each test rejects (its false-positive rate; the level is the target):
 
 - Student's t with S - 1 degrees of freedom (what layerlr.report.stats uses);
@@ -28,8 +29,12 @@ def draw(rng: np.random.Generator, kind: str, size: tuple[int, int]) -> np.ndarr
         return rng.standard_normal(size)
     if kind == "heavy":
         return rng.standard_t(3, size)
+    if kind == "skew 1":
+        return rng.gamma(4.0, 1.0, size) - 4.0  # mean 0, skewness 1 (as real per-seed
+        # curvatures and slopes reach: the 20-seed confirm of nonlinear-phases has 26%
+        # of its 166 tests with |skewness| > 1, at most 1.8)
     x = rng.lognormal(0.0, 1.0, size)
-    return x - np.exp(0.5)  # mean 0, skewed to the right
+    return x - np.exp(0.5)  # mean 0, skewness about 6
 
 
 def t_test(x: np.ndarray) -> np.ndarray:
@@ -64,7 +69,7 @@ def main() -> None:
     print("| per-seed values | seeds | level | Student t | percentile bootstrap | "
           "sign-flip |")
     print("| --- | --- | --- | --- | --- | --- |")
-    for kind in ("normal", "heavy", "skewed"):
+    for kind in ("normal", "heavy", "skew 1", "lognormal"):
         for seeds in (5, 10, 20):
             x = draw(rng, kind, (DRAWS, seeds))
             p_t, p_flip = t_test(x), sign_flip(x, rng)
