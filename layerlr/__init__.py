@@ -34,6 +34,25 @@ _WHERE = {
     "run_study": "layerlr.study",
 }
 
-__all__ = sorted(_WHERE)
+__all__ = [
+    "Draw",
+    "Evaluation",
+    "Report",
+    "ScheduleError",
+    "Setting",
+    "SettingError",
+    "StudyConfig",
+    "StudyFileError",
+    "as_schedules",
+    "closed_form",
+    "constant",
+    "diagonal",
+    "draw",
+    "evaluate",
+    "load_study",
+    "make_report",
+    "read_results",
+    "run_study",
+]
 
 __getattr__, __dir__ = lazy_names(__name__, _WHERE)

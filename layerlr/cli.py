@@ -89,6 +89,18 @@ def _parser() -> argparse.ArgumentParser:
                         help=STORAGE_HELP)
     report.add_argument("--quiet", action="store_true", help="no progress lines")
     report.set_defaults(func=_report_cmd)
+    confirm = sub.add_parser("confirm", help="rerun the budgets behind a study's open tests "
+                                             "with fresh seeds, then report")
+    confirm.add_argument("results", help="the results directory, e.g. results/quickstart")
+    confirm.add_argument("--seeds", type=int, default=20,
+                         help="fresh seeds per rerun point (default 20); budgets whose open "
+                              "tests this many would decide are rerun")
+    confirm.add_argument("--study", help="which study of the directory (default: its only one)")
+    confirm.add_argument("--storage", default=os.environ.get("LAYERLR_STORAGE"),
+                         help=STORAGE_HELP)
+    confirm.add_argument("--address", help="join a running Ray cluster")
+    confirm.add_argument("--quiet", action="store_true", help="no live progress")
+    confirm.set_defaults(func=_confirm)
     for name, func, text in (("status", _status, "trial counts and best value per cell"),
                              ("best", _best, "the best schedules of each cell"),
                              ("rebuild", _rebuild, ("rewrite the Parquet dataset from the "
@@ -125,12 +137,18 @@ def _run(args: argparse.Namespace) -> int:
         prefetch.start(first.setting.to_dict(), dataclasses.asdict(cfg.train))
     import optuna  # the heavy imports, once the study file is known to be good
 
-    from layerlr.setting import DIVERGENCE
     from layerlr.study.driver import run_study
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     summary = run_study(cfg, results, args.storage, args.address, args.restart,
                         echo=_out, progress=not args.quiet, dashboard_host=args.dashboard_host)
+    return _ran(summary, results)
+
+
+def _ran(summary, results: Path) -> int:
+    """Say what a run did (a RunSummary); its exit code."""
+    from layerlr.setting import DIVERGENCE
+
     where = (f"on {len(summary.nodes)} Ray node(s)" if summary.ray
              else "in this process (a local Ray would not have paid for its start-up)")
     rate = summary.told / summary.wall if summary.wall > 0 else 0.0
@@ -208,6 +226,62 @@ def _report_cmd(args: argparse.Namespace) -> int:
     return OK
 
 
+def _confirm(args: argparse.Namespace) -> int:
+    """Plan (or resume) the study's confirm study, run it, and write the report."""
+    results = Path(args.results)
+    if not (results / "trials").is_dir():
+        _err(f"no results in {results} (no trials/ folder); give the directory a study "
+             "wrote, e.g. results/quickstart")
+        return BAD_INPUT
+    if args.seeds < 2:
+        _err(f"--seeds {args.seeds}: give at least 2 fresh seeds (a t-test needs two)")
+        return BAD_INPUT
+    from layerlr.report.confirm import SUFFIX, ConfirmError, confirm_name, stored_config
+    from layerlr.report.data import default_storage, load
+
+    studies = [s for s in load(results, args.storage) if not s.name.endswith(SUFFIX)]
+    names = [s.name for s in studies]
+    if args.study is None and len(studies) != 1:
+        raise ConfirmError(f"{results} holds the studies {names}: name one with --study")
+    chosen = [s for s in studies if args.study in (None, s.name)]
+    if not chosen:
+        raise ConfirmError(f"--study {args.study}: not in {results}; it holds {names}")
+    study = chosen[0]
+    url = args.storage or default_storage(results)
+    if study.config is None or url is None:
+        _err(f"study '{study.name}': its storage (configuration) cannot be read, and "
+             "confirm reruns its points from it; give --storage URL")
+        return ENVIRONMENT
+    cfg = stored_config(url, confirm_name(study.name))
+    if cfg is not None and len(cfg.train.seeds) != args.seeds:
+        raise ConfirmError(f"'{cfg.name}' exists with {len(cfg.train.seeds)} fresh seeds; "
+                           f"rerun with --seeds {len(cfg.train.seeds)} to resume it")
+    if cfg is None:
+        from layerlr.report.build import analyse_study
+        from layerlr.report.confirm import derived_config
+
+        cfg = derived_config(study.config, analyse_study(study, {}, lambda line: None),
+                             args.seeds)
+        if cfg is None:
+            _out(f"nothing to confirm: no open test of '{study.name}' would be decided by "
+                 f"{args.seeds} fresh seeds (see Open tests in its report)")
+            return OK
+    points = sum(len(p) for _, p in cfg.search.only_points)
+    _out(f"{cfg.name}: {points} points in {len(cfg.search.only_points)} cells, fresh seeds "
+         f"{cfg.train.seeds[0]}..{cfg.train.seeds[-1]}")
+    import optuna
+
+    from layerlr.study.driver import run_study
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    code = _ran(run_study(cfg, results, args.storage, args.address, echo=_out,
+                          progress=not args.quiet), results)
+    if code != OK:
+        return code
+    return _report_cmd(argparse.Namespace(results=results, out=None, storage=args.storage,
+                                          quiet=args.quiet))
+
+
 def _study_filter(args: argparse.Namespace) -> str | None:
     if args.study is None or Path(args.study).is_dir():
         return None
@@ -271,7 +345,8 @@ def _code(err: Exception) -> int | None:
              "layerlr.study.storage": {"StorageURLError": BAD_INPUT,
                                        "StorageError": ENVIRONMENT},
              "layerlr.study.lock": {"StudyLocked": ENVIRONMENT},
-             "layerlr.results": {"ResultsError": ENVIRONMENT}}
+             "layerlr.results": {"ResultsError": ENVIRONMENT},
+             "layerlr.report.confirm": {"ConfirmError": BAD_INPUT}}
     for module, names in kinds.items():
         if module not in sys.modules:  # not imported: none of its errors was raised
             continue

@@ -16,49 +16,16 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from layerlr.report.curvature import rate_columns
 from layerlr.report.data import network
+from layerlr.report.records import Best, CarryOver, Scaling
 
-
-@dataclass(frozen=True)
-class Best:
-    """The best schedule of a cell at one step."""
-
-    cell: str
-    depth: int
-    width: int
-    step: int
-    trial: int
-    loss: float  # the objective loss after ``step``, mean over seeds ...
-    se: float  # ... and its standard error
-    rates: tuple[float, ...]  # per layer, at ``step``
-    budget: float  # sum of ``rates``
-    alpha: float  # log(budget / scale) / log(width)
-    edge: bool = False  # at the edge of the searched budgets: the optimum may lie beyond
-
-    @property
-    def imbalance(self) -> float:
-        """Largest over smallest rate (1 for equal rates)."""
-        low = min(self.rates)
-        return max(self.rates) / low if low > 0 else math.inf
-
-
-@dataclass(frozen=True)
-class Scaling:
-    """alpha* against width for one depth and step, with its fitted slope."""
-
-    depth: int
-    step: int
-    widths: tuple[int, ...]
-    alphas: tuple[float, ...]
-    slope: float | None  # d alpha* / d log2(h); None with one width
-    se: float | None  # its standard error from the fit's residuals; None below 3 widths
-    network: str = ""  # the mlp's activation and data (see report.data.network)
+__all__ = ["Best", "CarryOver", "Scaling", "best_schedules", "budget_exponent", "carry_over",
+           "width_scaling"]
 
 
 def best_schedules(cell: str, rows: pd.DataFrame, objective: str, scale: float) -> list[Best]:
@@ -98,24 +65,10 @@ def width_scaling(best: list[Best]) -> list[Scaling]:
         if len(points) < 2:
             continue
         widths, alphas = zip(*points)
-        slope, se = _fit(np.log2(widths), np.asarray(alphas))
-        out.append(Scaling(depth, step, tuple(widths), tuple(alphas), slope, se, net))
+        slope, se, residual = _fit(np.log2(widths), np.asarray(alphas))
+        out.append(Scaling(depth, step, tuple(widths), tuple(alphas), slope, se, net,
+                           residual))
     return out
-
-
-@dataclass(frozen=True)
-class CarryOver:
-    """How the best schedule for one step does at another (cells that differ only in
-    their objective step share their draws, so the comparison is paired over seeds)."""
-
-    cell: str  # the cells' common name, without "-obj<step>"
-    winner_of: int  # the objective step whose best trial this is
-    trial: int
-    step: int  # where it is measured
-    loss: float  # its objective loss there, mean over seeds ...
-    se: float  # ... and standard error
-    gap: float  # minus the loss there of that step's own best trial, mean over seeds ...
-    gap_se: float  # ... and the standard error of the paired differences
 
 
 def carry_over(cells: list[tuple[str, pd.DataFrame]], objective: str) -> list[CarryOver]:
@@ -134,34 +87,38 @@ def carry_over(cells: list[tuple[str, pd.DataFrame]], objective: str) -> list[Ca
             continue
         winners = {s: rows.loc[rows["value"].idxmin(), "trial"] for s, rows in by_step.items()}
 
-        def at(step: int, winner_of: int) -> np.ndarray:
-            rows = by_step[winner_of]
-            pick = rows[(rows["trial"] == winners[winner_of]) & (rows["step"] == step)]
-            return np.asarray(pick.iloc[0][f"{loss}_seeds"], dtype=float)
-
         for winner_of in sorted(by_step):
             for step in sorted(by_step):
-                mine, best = at(step, winner_of), at(step, step)
+                mine, best = (_seeds_at(by_step[w], winners[w], step, loss)
+                              for w in (winner_of, step))
                 diff = mine - best
                 n = len(diff)
                 out.append(CarryOver(name, winner_of, int(winners[winner_of]), step,
                                      float(mine.mean()), _se(mine), float(diff.mean()),
-                                     _se(diff) if n > 1 else math.nan))
+                                     _se(diff) if n > 1 else math.nan, n))
     return out
+
+
+def _seeds_at(rows: pd.DataFrame, trial: int, step: int, loss: str) -> np.ndarray:
+    """Per-seed ``loss`` of ``trial`` after ``step`` -> (S,)."""
+    pick = rows[(rows["trial"] == trial) & (rows["step"] == step)]
+    return np.asarray(pick.iloc[0][f"{loss}_seeds"], dtype=float)
 
 
 def _se(x: np.ndarray) -> float:
     return float(x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else math.nan
 
 
-def _fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float | None]:
-    """Least-squares slope and, with >= 3 points, its standard error."""
+def _fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float | None, float | None]:
+    """Least-squares slope and, with >= 3 points, its standard error and the root mean
+    square residual sqrt(sum r^2 / (n - 2))."""
     dx = x - x.mean()
     slope = float((dx * (y - y.mean())).sum() / (dx**2).sum())
     if len(x) < 3:
-        return slope, None
+        return slope, None, None
     residual = y - y.mean() - slope * dx
-    return slope, float(np.sqrt((residual**2).sum() / (len(x) - 2) / (dx**2).sum()))
+    rms = float(np.sqrt((residual**2).sum() / (len(x) - 2)))
+    return slope, float(rms / np.sqrt((dx**2).sum())), rms
 
 
 def _same_rates_every_step(rows: pd.DataFrame, cols: list[str]) -> bool:

@@ -2,8 +2,11 @@
 
 For every study in the dataset and every cell of it: the curvature tests at the equal
 split (:mod:`.curvature`), the gap decomposition (:mod:`.gaps`) and the best schedules
-(:mod:`.best`); across cells, the width scaling of the best budget exponent. Figures go
-to ``OUT/figures/<study>/``, the summary to ``OUT/summary.md``.
+(:mod:`.best`); across the study, the correction of its tests and its claims
+(:mod:`.verdicts`), the width scaling of the best budget exponent and of the gaps. A study
+``<name>-confirm`` written by ``layerlr confirm`` is folded into ``<name>``: its fresh
+seeds decide the budgets it reran (:mod:`.confirm`). Figures go to
+``OUT/figures/<study>/``, the summary to ``OUT/summary.md``.
 """
 
 from __future__ import annotations
@@ -11,68 +14,20 @@ from __future__ import annotations
 import dataclasses
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from layerlr.report import curvature, figures
-from layerlr.report.best import (
-    Best,
-    CarryOver,
-    Scaling,
-    best_schedules,
-    budget_exponent,
-    carry_over,
-    width_scaling,
-)
+from layerlr.report import curvature, figures, verdicts
+from layerlr.report.best import best_schedules, budget_exponent, carry_over, width_scaling
+from layerlr.report.confirm import SUFFIX
 from layerlr.report.data import StudyResults, load, seed_values
-from layerlr.report.gaps import Gaps, gaps
+from layerlr.report.gaps import gap_fits, gaps
 from layerlr.report.markdown import render
+from layerlr.report.records import Best, CellReport, CurvatureRow, Line, Report, StudyReport
 
-
-@dataclass(frozen=True)
-class CurvatureRow:
-    """The curvature tests of one budget at one step: closed form, surrogate, GD."""
-
-    step: int
-    budget: float
-    alpha: float
-    spacing: float  # half the stencil, relative to the equal rate
-    theory: curvature.Curvature | None  # None where the theory is absent
-    surrogate: curvature.Curvature | None  # None in a study of the theory alone
-    gd: curvature.Curvature | None  # the study's measured objective (StudyResults.gd_loss)
-
-
-@dataclass
-class CellReport:
-    cell: str
-    depth: int
-    width: int
-    curvatures: list[CurvatureRow]
-    gaps: list[Gaps]
-    best: list[Best]
-    lines: dict[int, list[curvature.Line]]  # per step
-
-
-@dataclass
-class StudyReport:
-    study: StudyResults
-    cells: list[CellReport]
-    scaling: list[Scaling]
-    carry: list[CarryOver] = field(default_factory=list)  # winners at other objective steps
-    figures: list[Path] = field(default_factory=list)
-
-
-@dataclass
-class Report:
-    out: Path
-    summary: Path
-    studies: list[StudyReport]
-
-    @property
-    def figures(self) -> list[Path]:
-        return [f for s in self.studies for f in s.figures]
+__all__ = ["Report", "analyse_cell", "make_report", "shown_steps"]
 
 
 def make_report(results: str | Path, out: str | Path | None = None,
@@ -83,13 +38,17 @@ def make_report(results: str | Path, out: str | Path | None = None,
     out = Path(out) if out is not None else Path(results) / "report"
     (out / "figures").mkdir(parents=True, exist_ok=True)
     reports = []
-    for study in load(results, storage):
-        cells, todo = [], study.cells()
-        for i, (cell, rows) in enumerate(todo, start=1):
-            say(f"{study.name}: analysing cell {cell} ({i}/{len(todo)})")
-            cells.append(analyse_cell(cell, rows, study))
-        report = StudyReport(study, cells, width_scaling([b for c in cells for b in c.best]),
-                             carry_over(todo, study.objective))
+    studies = load(results, storage)
+    names = {s.name for s in studies}
+    confirms = {s.name[:-len(SUFFIX)]: s for s in studies
+                if s.name.endswith(SUFFIX) and s.name[:-len(SUFFIX)] in names}
+    for study in studies:
+        if study in confirms.values():
+            continue  # folded into the study it confirms
+        fresh = dict(confirms[study.name].cells()) if study.name in confirms else {}
+        report = analyse_study(study, fresh, say)
+        if any(t.replaced for c in report.cells for t in c.curvatures):
+            report.confirmed_by = confirms[study.name].name
         _draw(report, out / "figures", say)
         reports.append(report)
     summary = out / "summary.md"
@@ -98,7 +57,26 @@ def make_report(results: str | Path, out: str | Path | None = None,
     return Report(out, summary, reports)
 
 
-def analyse_cell(cell: str, rows: pd.DataFrame, study: StudyResults) -> CellReport:
+def analyse_study(study: StudyResults, fresh: dict[str, pd.DataFrame],
+                  say: Callable[[str], None]) -> StudyReport:
+    """Every cell of ``study`` (with ``fresh``: a confirm run's rows by cell), then the
+    study-level correction, claims and fits."""
+    cells, todo = [], study.cells()
+    for i, (cell, rows) in enumerate(todo, start=1):
+        say(f"{study.name}: analysing cell {cell} ({i}/{len(todo)})")
+        cells.append(analyse_cell(cell, rows, study, fresh.get(cell)))
+    corr, tests = verdicts.correct(cells)
+    claims, opened = verdicts.claims(cells, corr, tests)
+    return StudyReport(study, cells, width_scaling([b for c in cells for b in c.best]),
+                       carry_over(todo, study.objective), claims=claims, tests=tests, open=opened,
+                       correction=corr if tests else None, gap_fits=gap_fits(cells))
+
+
+def analyse_cell(cell: str, rows: pd.DataFrame, study: StudyResults,
+                 fresh: pd.DataFrame | None = None) -> CellReport:
+    """One cell's tests (undecided until :func:`.verdicts.correct`), gaps and best
+    schedules; ``fresh``: a confirm run's rows of this cell, whose budgets replace the
+    study's own tests where they cover a stencil."""
     first = rows.iloc[0]
     depth, width, dtype = int(first["depth"]), int(first["width"]), str(first["dtype"])
     steps = shown_steps(sorted(int(s) for s in rows["step"].unique()),
@@ -106,7 +84,8 @@ def analyse_cell(cell: str, rows: pd.DataFrame, study: StudyResults) -> CellRepo
     rows = rows[rows["step"].isin(steps)]
     family = str(first["family"])
     lines = {t: curvature.lines(rows, t) for t in steps}
-    tests = [_curvature_row(line, t, width, family, dtype, study)
+    tests = [_curvature_row(line, t, width, family, dtype, study,
+                            _fresh_line(line, fresh, t) if fresh is not None else None)
              for t in steps for line in lines[t]]
     best = [_quote(b, study, family)
             for b in best_schedules(cell, rows, study.objective, study.scale)]
@@ -136,14 +115,32 @@ def _quote(best: Best, study: StudyResults, family: str) -> Best:
                                edge=study.at_edge(best.width, family, budget, alpha))
 
 
-def _curvature_row(line: curvature.Line, step: int, width: int, family: str, dtype: str,
-                   study: StudyResults) -> CurvatureRow:
+def _curvature_row(line: Line, step: int, width: int, family: str, dtype: str,
+                   study: StudyResults, fresh: Line | None) -> CurvatureRow:
     budget = study.nominal_budget(width, family, line.budget)
     theory = curvature.exact(line, line.rows["loss_theory"].to_numpy(float))
-    measured = [curvature.measured(line, seed_values(line.rows, f"loss_{name}"), dtype)
+
+    def measured(on: Line) -> list:
+        return [curvature.measured(on, seed_values(on.rows, f"loss_{name}"), dtype)
                 if study.measured else None for name in ("surrogate", study.gd_loss)]
-    return CurvatureRow(step, budget, budget_exponent(budget, study.scale, width),
-                        line.spacing(), theory, *measured)
+
+    row = CurvatureRow(step, budget, budget_exponent(budget, study.scale, width),
+                       line.spacing(), theory, *measured(line))
+    if fresh is None or not study.measured:
+        return row
+    surrogate, gd = measured(fresh)
+    return dataclasses.replace(row, surrogate=surrogate, gd=gd,
+                               replaced=(row.surrogate, row.gd))
+
+
+def _fresh_line(line: Line, fresh: pd.DataFrame, step: int) -> Line | None:
+    """The confirm run's line of the same budget and step whose stencil is this line's
+    (the same three schedules), or None."""
+    for other in curvature.lines(fresh, step):
+        if abs(other.budget - line.budget) <= 1e-9 * line.budget and np.allclose(
+                other.u[other.stencil()], line.u[line.stencil()], rtol=0, atol=1e-12):
+            return other
+    return None
 
 
 def _draw(report: StudyReport, folder: Path, say: Callable[[str], None]) -> None:

@@ -14,11 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from layerlr import families
 from layerlr.results import read_results
 from layerlr.schedules import diagonal_sum
-from layerlr.study.config import DEFAULT_ALPHA, SearchSpec, StudyConfig
-
-OBJECTIVES = ("population", "empirical", "theory")
+from layerlr.study.config import SearchSpec, StudyConfig
 
 
 @dataclass(frozen=True)
@@ -88,7 +87,7 @@ class StudyResults:
             return len(budgets) > 1 and budget in (min(budgets), max(budgets))
         if search.rates != "budget":
             return False
-        lo, hi = search.alpha or DEFAULT_ALPHA[family]
+        lo, hi = search.alpha or families.family(family).default_alpha
         return not lo + 0.02 * (hi - lo) <= alpha <= hi - 0.02 * (hi - lo)
 
     def cells(self) -> list[tuple[str, pd.DataFrame]]:
@@ -121,7 +120,7 @@ def load(results: str | Path, storage: str | None = None) -> list[StudyResults]:
     frame["cell"] = frame["cell"].astype(str)
     studies = [StudyResults(name, rows.reset_index(drop=True))
                for name, rows in frame.groupby("study", sort=True)]
-    url = storage or _default_storage(results)
+    url = storage or default_storage(results)
     if url is None:
         for s in studies:
             s.notes.append(f"no storage found ({Path(results) / 'optuna.log'}): objective "
@@ -141,7 +140,7 @@ def seed_values(rows: pd.DataFrame, column: str) -> np.ndarray:
     return np.array([np.asarray(v, dtype=float) for v in values]).reshape(len(values), -1)
 
 
-def _default_storage(results: str | Path) -> str | None:
+def default_storage(results: str | Path) -> str | None:
     """The results directory's own storage (journal or an older SQLite file), if any."""
     from layerlr.study.storage import resolve
 
@@ -160,7 +159,7 @@ def _attach_storage(s: StudyResults, url: str) -> None:
     try:
         store = open_storage(resolve(".", url), create=False)
         names = [n for n in optuna.get_all_study_names(store) if split_name(n)[0] == s.name]
-    except Exception as err:  # a report still works from Parquet alone
+    except Exception as err:
         s.notes.append(f"storage {redact(url)} not readable ({type(err).__name__}): "
                        "trial states unknown, objective and budget scale assumed")
         return

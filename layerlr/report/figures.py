@@ -8,14 +8,13 @@ import matplotlib
 
 matplotlib.use("Agg")  # before pyplot: files only, also on machines without a display
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
 
-from layerlr.report.best import Best, Scaling  # noqa: E402
-from layerlr.report.curvature import Line  # noqa: E402
-from layerlr.report.data import seed_values  # noqa: E402
-from layerlr.report.gaps import PARTS, Gaps  # noqa: E402
+from layerlr.report.data import seed_values
+from layerlr.report.gaps import PARTS
+from layerlr.report.records import Best, Gaps, Line, Scaling
 
 DPI = 110
 

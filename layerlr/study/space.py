@@ -25,11 +25,15 @@ from layerlr.study.config import Cell, StudyConfig
 
 
 def diagonal_points(cfg: StudyConfig, cell: Cell) -> list[tuple[float, list[float]]]:
-    """Every (budget, per-layer rates) point of the study's diagonal sweeps."""
+    """Every (budget, per-layer rates) point of the study's diagonal sweeps, or those of
+    ``search.only_points`` for this cell (a confirm run's subset)."""
     k, divisions = cell.setting.layers, cfg.search.diagonal_divisions
     even = cfg.search.diagonal_grid == "even"
-    return [(b, row.tolist()) for b in cfg.search.budgets(cell.width, cell.setting.family)
-            for row in diagonal(b, k, divisions, even)]
+    points = [(b, row.tolist()) for b in cfg.search.budgets(cell.width, cell.setting.family)
+              for row in diagonal(b, k, divisions, even)]
+    if cfg.search.only_points is None:
+        return points
+    return [points[i] for i in dict(cfg.search.only_points).get(cell.name, ())]
 
 
 def swept_steps(cfg: StudyConfig) -> list[bool]:

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from command import layerlr
 from matplotlib.image import imread
+from scipy import stats as sp
 
 from layerlr.report import make_report
 from layerlr.study import lock
@@ -78,10 +79,17 @@ def tables(summary: str, study: str) -> dict[str, list[dict[str, str]]]:
 
 
 def pm(text: str) -> tuple[float, float] | None:
+    """"mean ± se" or "mean ± se [lo, hi]" -> (mean, se); None for —."""
     if text == "—":
         return None
-    mean, se = text.split(" ± ")
+    mean, se = text.split(" [")[0].split(" ± ")
     return float(mean), float(se)
+
+
+def interval(text: str) -> tuple[float, float]:
+    """"[lo, hi]" (alone or after "mean ± se") -> (lo, hi)."""
+    lo, hi = text.split("[")[1].rstrip("]").split(", ")
+    return float(lo), float(hi)
 
 
 def close(shown: float, value: float, digits: int = 4) -> bool:
@@ -112,9 +120,26 @@ def curvature_of(rows: pd.DataFrame, budget: float, column: str | None):
     u = near["eta1"].to_numpy() / budget
     if column is None:
         return 2 * np.polyfit(u, near["loss_theory"].to_numpy(), 2)[0]
+    return mean_se(parabolas(near, budget, column)[0])
+
+
+def parabolas(near: pd.DataFrame, budget: float, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per seed: d2L/du2 and dL/du at u = 1/2 of the parabola through three points."""
+    u = near["eta1"].to_numpy() / budget
     values = seeds(near, column)  # (3, S)
-    return mean_se(np.array([2 * np.polyfit(u, values[:, s], 2)[0]
-                             for s in range(values.shape[1])]))
+    fits = [np.polyfit(u, values[:, s], 2) for s in range(values.shape[1])]
+    return (np.array([2 * f[0] for f in fits]),
+            np.array([np.polyval(np.polyder(f), 0.5) for f in fits]))
+
+
+def holm_adjusted(p: np.ndarray) -> np.ndarray:
+    """Holm's adjusted p-values, the textbook way: (m - i + 1) p_(i), running maximum."""
+    order = np.argsort(p)
+    out, running = np.empty(len(p)), 0.0
+    for i, k in enumerate(order):
+        running = max(running, min(1.0, (len(p) - i) * p[k]))
+        out[k] = running
+    return out
 
 
 def spec9_sum(budget: float) -> float:
@@ -123,41 +148,69 @@ def spec9_sum(budget: float) -> float:
     return math.floor(budget / s) * s
 
 
-def verdict(mean: float, se: float) -> str:
-    return "maximum" if mean < -3 * se else "minimum" if mean > 3 * se else "undecided"
+def exact_verdict(curv: float) -> str:
+    return "maximum" if curv < 0 else "minimum"
 
 
 def test_every_number_of_the_sweep_summary_is_recomputed_from_parquet(results):
     frame = usable(pd.read_parquet(results / "res" / "trials"), "sweep")
     t = tables((results / "report" / "summary.md").read_text(), "sweep")
-    claims: dict[tuple[str, int], list[str]] = {}
-    assert len(t["Curvature at the equal split"]) == 3 * 2 * 2
-    for row in t["Curvature at the equal split"]:
+    rows = t["Curvature at the equal split"]
+    assert len(rows) == 3 * 2 * 2 * 2  # cells x steps x budgets x (surrogate, GD)
+    tests, found = [], []  # every (row, quantity, per-seed values), in the table's order
+    for row in rows:
         cell, step = row["cell"], int(row["step"])
         at = frame[(frame["cell"] == cell) & (frame["step"] == step)]
         width, alpha = int(cell.split("-h")[1]), float(row["alpha"])
         assert alpha in (1.3, 1.5)  # the study's diagonal_alpha, and its budget:
         assert close(float(row["B"]), 2 * width**alpha)
-        line = at[(at["eta1"] + at["eta2"]).round(6) == spec9_sum(2 * width**alpha)]
-        assert len(line) == 19
         budget = spec9_sum(2 * width**alpha)
-        for column, name in (("loss_surrogate", "surrogate"),
-                             ("loss_population", "GD (population)")):
-            mean, se = curvature_of(line, budget, column)
-            check_pm(row[name], (mean, se))
-        assert row["surrogate verdict"] == verdict(*curvature_of(line, budget, "loss_surrogate"))
-        assert row["GD verdict"] == verdict(*curvature_of(line, budget, "loss_population"))
+        line = at[(at["eta1"] + at["eta2"]).round(6) == budget]
+        assert len(line) == 19
+        near = line.assign(d=(line["eta1"] - budget / 2).abs()).nsmallest(3, "d")
+        column = {"surrogate": "loss_surrogate", "GD (population)": "loss_population"}
+        curv, slope = parabolas(near, budget, column[row["loss"]])
+        assert int(row["seeds"]) == len(curv) == 6
+        for quantity, values, cols in (("curvature", curv, ("d²L/du²", "95% CI", "t", "p")),
+                                       ("slope", slope, ("dL/du", "95% CI (dL/du)", "t (dL/du)",
+                                                           "p (dL/du)"))):
+            if row[cols[3]] == "1" and abs(values.mean()) < 1e-12:  # within rounding: the
+                found.append(1.0)  # matrix family's slope is 0 by symmetry (never decided)
+                continue
+            check_pm(row[cols[0]], mean_se(values))
+            want = sp.ttest_1samp(values, 0.0)
+            lo, hi = sp.t.interval(0.95, len(values) - 1, loc=values.mean(),
+                                   scale=sp.sem(values))
+            assert all(close(a, b) for a, b in zip(interval(row[cols[1]]), (lo, hi)))
+            assert close(float(row[cols[2]]), want.statistic, 3)
+            assert close(float(row[cols[3]]), want.pvalue, 2)
+            found.append(want.pvalue)
+        tests.append((row, curv, slope))
         theory = curvature_of(line, budget, None)
         assert row["closed form"] == f"{float(row['closed form'].split()[0]):.4g} " \
-                                     f"({verdict(theory, 0)})"
+                                     f"({exact_verdict(theory)})"
         assert close(float(row["closed form"].split()[0]), theory)
-        claims.setdefault((cell, step), []).append(row["surrogate verdict"])
+    adjusted = holm_adjusted(np.array(found))  # Holm over the study's tests
+    claims: dict[tuple[str, int], list[str]] = {}
+    for i, (row, curv, slope) in enumerate(tests):
+        q_curv, q_slope = adjusted[2 * i], adjusted[2 * i + 1]
+        assert close(float(row["q"]), q_curv, 2) and close(float(row["q (dL/du)"]), q_slope, 2)
+        position = "undecided"
+        if q_curv <= 0.05:
+            position = "maximum" if curv.mean() < 0 else "minimum"
+        near_half = abs(slope.mean() / curv.mean()) > 1 / 20  # the stencil's half-width in u
+        if q_slope <= 0.05 and (position == "undecided" or near_half):
+            position = "sloped"
+        assert row["verdict"] == position, row
+        if row["loss"] == "surrogate":
+            claims.setdefault((row["cell"], int(row["step"])), []).append(position)
     for row in t["Phase verdicts (SPEC 8)"]:
         step = int(re.search(r"step-(\d)", row["claim"]).group(1))
-        want = "maximum" if step == 1 else "minimum"
+        want, against = ({"maximum", "sloped"}, {"minimum"}) if step == 1 else \
+            ({"minimum"}, {"maximum", "sloped"})
         got = claims[(row["cell"], step)]
-        expected = ("yes" if all(v == want for v in got) else
-                    "no" if any(v not in (want, "undecided") for v in got) else "undecided")
+        expected = ("no" if any(v in against for v in got) else
+                    "yes" if all(v in want for v in got) else "undecided")
         assert row["verdict"] == f"**{expected}**" and int(row["budgets"]) == len(got)
     check_gaps(frame, t["Gap decomposition"])
     check_best(frame, t["Best schedules"], "population", fixed=True, diagonal=(1.3, 1.5))
@@ -181,14 +234,23 @@ def check_gaps(frame: pd.DataFrame, rows: list[dict[str, str]]) -> None:
             at = at[at["loss_theory"].notna()]
         assert int(row["trials"]) == len(at)
         emp, pop, sur = (seeds(at, f"loss_{n}") for n in ("empirical", "population", "surrogate"))
-        check_pm(row["test noise"], mean_se((emp - pop).mean(0)))
-        check_pm(row["self-interaction"], mean_se((pop - sur).mean(0)))
+        check_ci(row["test noise"], (emp - pop).mean(0))
+        check_ci(row["self-interaction"], (pop - sur).mean(0))
         theory = at["loss_theory"].to_numpy()[:, None]
         if np.isnan(theory).any():
             assert row["finite width"] == "—" and row["empirical − closed form"] == "—"
         else:
-            check_pm(row["finite width"], mean_se((sur - theory).mean(0)))
-            check_pm(row["empirical − closed form"], mean_se((emp - theory).mean(0)))
+            check_ci(row["finite width"], (sur - theory).mean(0))
+            check_ci(row["empirical − closed form"], (emp - theory).mean(0))
+
+
+def check_ci(text: str, per_seed: np.ndarray) -> None:
+    """"mean ± se [lo, hi]": the mean over seeds, its standard error and t interval."""
+    check_pm(text, mean_se(per_seed))
+    lo, hi = sp.t.interval(0.95, len(per_seed) - 1, loc=per_seed.mean(), scale=sp.sem(per_seed))
+    got = interval(text)
+    assert got[0] == pytest.approx(lo, rel=1e-3, abs=1e-12) and \
+        got[1] == pytest.approx(hi, rel=1e-3, abs=1e-12), (text, lo, hi)
 
 
 def check_best(frame: pd.DataFrame, rows: list[dict[str, str]], objective: str,

@@ -47,7 +47,7 @@ def test_noise_larger_than_the_curvature_is_undecided():
     losses = 1.0 + 1e-3 * (u[:, None] - 0.5) ** 2 + rng.normal(0, 1e-3, size=(3, 5))
     line = curvature.lines(line_rows(100.0, u, losses), 1)[0]
     got = curvature.measured(line, losses, "float64")
-    assert abs(got.mean) < curvature.Z * got.se and got.verdict == "undecided"
+    assert got.curvature_test.p > curvature.Q and got.verdict == "undecided"
 
 
 def test_differences_within_float32_rounding_are_undecided():
@@ -113,3 +113,16 @@ def test_slope_at_the_equal_split_seed_by_seed():
     assert got.position == "sloped"
     flat = 1.0 + rng.normal(0, 0.05, size=(1, 6)) * (u[:, None] - 0.5) + (u[:, None] - 0.5) ** 2
     assert not curvature.measured(line, flat, "float64").sloped
+
+
+def test_the_closed_form_is_sloped_by_the_measured_rule():
+    """An exact loss whose vertex lies outside the stencil is sloped, one whose vertex is
+    inside it is a minimum (u = 1/2, stencil +-1/20): the same rule as measured losses."""
+    u = np.arange(1, 20) / 20
+    for tilt, sloped in ((0.5, True), (0.05, False)):  # vertex at u = 1/2 - tilt / 4
+        losses = 1.0 + tilt * (u - 0.5) + 2.0 * (u - 0.5) ** 2
+        line = curvature.lines(line_rows(400.0, u, losses[:, None]), 1)[0]
+        got = curvature.exact(line, line.rows["loss_theory"].to_numpy())
+        assert got.mean == pytest.approx(4.0) and got.slope == pytest.approx(tilt)
+        assert got.verdict == "minimum" and got.sloped is sloped
+        assert got.position == ("sloped" if sloped else "minimum")

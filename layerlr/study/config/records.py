@@ -75,6 +75,9 @@ class SearchSpec:
     scale: float = 2.0  # the c in B = c h^alpha (SPEC 8 uses 2)
     exponent: tuple[float, float] | None = None  # free rates: eta = h^e, e in this range
     seed: int = 0  # sampler seed, for reproducible searches
+    # a diagonal sweep's subset: per cell name, the indices of its diagonal points to run
+    # (``layerlr confirm`` builds it; not a study-file key); None: every point
+    only_points: tuple[tuple[str, tuple[int, ...]], ...] | None = None
 
     @property
     def is_diagonal(self) -> bool:
@@ -169,6 +172,8 @@ class StudyConfig:
         models = [dataclasses.asdict(m) for m in self.models]
         out["model"] = models if isinstance(self.model, tuple) else models[0]
         out["search"].pop("n_trials")
+        if out["search"]["only_points"] is None:  # a confirm run's: no other study has it
+            out["search"].pop("only_points")
         return _jsonable(out)
 
     @classmethod
