@@ -180,6 +180,9 @@ def run_study(cfg: StudyConfig, results: str | Path, storage: str | None = None,
                       address, dashboard_host).run()
         for run in runs:
             export(run, cfg, results, layers, finished(run.study))
+    except StorageError:  # gone, damaged or silent: nothing more is written to it (the
+        runs = []  # rerun finds the driver's lock stale)
+        raise
     finally:
         for run in runs:
             try:
@@ -210,16 +213,16 @@ def connect(address: str, dashboard_host: str = "127.0.0.1") -> list[dict]:
 def _reachable(address: str) -> None:
     """Refuse at once an address whose GCS port does not answer (Ray would retry for
     minutes)."""
-    import socket
+    from layerlr.study.network import Unreachable, reachable
 
     if address in ("auto", "local") or address.startswith("ray://"):
         return
     host, _, port = address.rpartition(":")
     try:
-        socket.create_connection((host or "127.0.0.1", int(port)), timeout=CONNECT_S).close()
-    except (OSError, ValueError) as err:
+        reachable(host or "127.0.0.1", int(port), CONNECT_S)
+    except (Unreachable, ValueError) as err:
         raise ClusterError(f"cannot reach the Ray cluster at {address}: "
-                           f"{getattr(err, 'strerror', None) or err}") from None
+                           f"{getattr(err, 'reason', None) or err}") from None
 
 
 def check_fits(cfg: StudyConfig, nodes: list[dict]) -> None:
@@ -308,6 +311,8 @@ def recover(study: optuna.Study) -> int:
     for trial in stale:
         try:
             study.tell(trial.number, state=TrialState.FAIL)
+        except StorageError:  # a RuntimeError too, but the storage failed: stop
+            raise
         except (ValueError, RuntimeError):  # finished meanwhile by the dead driver's sampler
             continue
         params = trial.params or trial.system_attrs.get("fixed_params")
