@@ -54,10 +54,11 @@ def scrub(message: str, url: str) -> str:
     hidden = secret(url)
     if not hidden:
         return message
-    pieces = {hidden} | {p for p in _SEPARATORS.split(hidden) if len(p) >= PIECE}
-    for piece in sorted(pieces, key=len, reverse=True):
+    message = _scrub_runs(message, hidden)
+    for piece in sorted({p for p in _SEPARATORS.split(hidden) if len(p) >= PIECE}, key=len,
+                        reverse=True):
         message = message.replace(piece, "***")
-    return _scrub_runs(message, hidden)
+    return message
 
 
 def _scrub_runs(message: str, hidden: str) -> str:

@@ -1,0 +1,40 @@
+""""Resumed exactly": what every fault test checks of a finished study, read back
+independently of layerlr (a journal file through Optuna's own ``JournalFileBackend``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pandas as pd
+
+
+def optuna_reader(storage: str | Path):
+    """Optuna's own view of a storage: a journal file through its unmodified backend,
+    anything else by URL."""
+    text = str(storage)
+    if text.endswith(".log"):
+        from optuna.storages import JournalStorage
+        from optuna.storages.journal import JournalFileBackend
+
+        return JournalStorage(JournalFileBackend(text))
+    return text
+
+
+def assert_exact(results: Path, study: str, cells: list[str], n_trials: int, steps: int,
+                 storage: str | Path | None = None) -> None:
+    """Every cell exactly ``n_trials`` COMPLETE trials and none RUNNING, and the Parquet
+    rows of the results directory exactly the storage's finished trials, once each."""
+    reader = optuna_reader(storage or Path(results) / "optuna.log")
+    frame = pd.read_parquet(Path(results) / "trials")
+    for cell in cells:
+        trials = optuna.load_study(study_name=f"{study}/{cell}", storage=reader).trials
+        complete = {t.number for t in trials if t.state.name == "COMPLETE"}
+        assert len(complete) == n_trials, (cell, len(complete))
+        assert not [t.number for t in trials if t.state.name == "RUNNING"], cell
+        rows = frame[(frame.study == study) & (frame.cell == cell)]
+        kept = rows[rows.state == "COMPLETE"]
+        assert set(kept.trial) == complete and len(kept) == n_trials * steps, cell
+        assert not rows.duplicated(["trial", "step"]).any(), cell
+        failed = {t.number for t in trials if t.state.name == "FAIL"}
+        assert set(rows.trial) <= complete | failed, cell
