@@ -10,14 +10,16 @@ import pandas as pd
 
 
 def optuna_reader(storage: str | Path):
-    """Optuna's own view of a storage: a journal file through its unmodified backend,
-    anything else by URL."""
+    """Optuna's own view of a storage: a journal file or Redis through its unmodified
+    backends, anything else by URL."""
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend, JournalRedisBackend
+
     text = str(storage)
     if text.endswith(".log"):
-        from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
-
         return JournalStorage(JournalFileBackend(text))
+    if text.startswith(("redis://", "rediss://")):
+        return JournalStorage(JournalRedisBackend(text))
     return text
 
 

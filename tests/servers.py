@@ -55,8 +55,8 @@ class Server:
     """A running server: its URL; ``stop``/``resume``/``kill`` signal it and its children,
     ``start`` starts it again (same port, same data)."""
 
-    def __init__(self, url: str, pid, start) -> None:
-        self.url, self._pid, self._start = url, pid, start
+    def __init__(self, url: str, pid, start, killed=lambda: None) -> None:
+        self.url, self._pid, self._start, self._killed = url, pid, start, killed
 
     def _signal(self, sig: int) -> None:
         for p in family(self._pid()):
@@ -74,6 +74,7 @@ class Server:
     def kill(self) -> None:
         self._signal(signal.SIGCONT)
         self._signal(signal.SIGKILL)
+        self._killed()
 
     def start(self) -> None:
         self._start()
@@ -134,9 +135,14 @@ def postgres_server(password: str):
     def pid() -> int:
         return int((data / "postmaster.pid").read_text().split()[0])
 
+    def killed() -> None:  # its pid may live on as a zombie nobody reaps: not running
+        time.sleep(0.5)
+        for lock in [data / "postmaster.pid", *root.glob(".s.PGSQL.*")]:
+            lock.unlink(missing_ok=True)
+
     start()
     server = Server(f"postgresql+psycopg2://postgres:{password}@127.0.0.1:{port}/layerlr",
-                    pid, start)
+                    pid, start, killed)
     try:
         import psycopg2
 

@@ -21,6 +21,7 @@ The drivers' errors (redis ``TimeoutError``/``ConnectionError``, SQLAlchemy
 from __future__ import annotations
 
 import functools
+import inspect
 import select
 import sys
 from typing import Any
@@ -150,9 +151,16 @@ class ServerRDB(RDBStorage):
         super().__init__(spec.url, engine_kwargs=engine_kwargs)
 
 
-for _name in dir(BaseStorage):
-    if not _name.startswith("_") and callable(getattr(RDBStorage, _name, None)):
-        setattr(ServerRDB, _name, guarded(getattr(RDBStorage, _name)))
+def _calls(cls: type) -> set[str]:
+    """The methods that reach the database: BaseStorage's, and RDBStorage's own (the
+    private ones too: Optuna's cache calls them)."""
+    public = {n for n in dir(BaseStorage) if not n.startswith("_")}
+    own = {n for n, v in vars(cls).items() if not n.startswith("__") and inspect.isfunction(v)}
+    return {n for n in public | own if inspect.isfunction(getattr(cls, n, None))}
+
+
+for _name in _calls(RDBStorage):
+    setattr(ServerRDB, _name, guarded(getattr(RDBStorage, _name)))
 
 
 def connect_args(spec: StorageSpec) -> dict:
