@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from layerlr.report.best import (
 from layerlr.report.data import StudyResults, load, seed_values
 from layerlr.report.gaps import Gaps, gaps
 from layerlr.report.markdown import render
+from layerlr.results import ResultsError
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,8 @@ def make_report(results: str | Path, out: str | Path | None = None,
     """Analyse every study in ``results`` and write ``out`` (default RESULTS/report)."""
     say = echo or (lambda line: None)
     out = Path(out) if out is not None else Path(results) / "report"
-    (out / "figures").mkdir(parents=True, exist_ok=True)
+    with _writing(out):
+        (out / "figures").mkdir(parents=True, exist_ok=True)
     reports = []
     for study in load(results, storage):
         cells, todo = [], study.cells()
@@ -90,12 +93,25 @@ def make_report(results: str | Path, out: str | Path | None = None,
             cells.append(analyse_cell(cell, rows, study))
         report = StudyReport(study, cells, width_scaling([b for c in cells for b in c.best]),
                              carry_over(todo, study.objective))
-        _draw(report, out / "figures", say)
+        with _writing(out):
+            _draw(report, out / "figures", say)
         reports.append(report)
     summary = out / "summary.md"
-    summary.write_text(render(Path(results), out, reports))
+    with _writing(out):
+        summary.write_text(render(Path(results), out, reports))
     say(f"summary: {summary}")
     return Report(out, summary, reports)
+
+
+@contextmanager
+def _writing(out: Path) -> Iterator[None]:
+    """A report that cannot be written (a read-only or full folder): ResultsError, exit 3."""
+    try:
+        yield
+    except OSError as err:
+        raise ResultsError(f"cannot write the report in {out}: {err.filename or out} "
+                           f"({err.strerror or err}); make {out} writable for this user and "
+                           "free space there, or give --out elsewhere") from None
 
 
 def analyse_cell(cell: str, rows: pd.DataFrame, study: StudyResults) -> CellReport:
