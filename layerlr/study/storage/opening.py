@@ -25,8 +25,6 @@ from layerlr.study.storage.servers import (
     RedisJournal,
     ServerRDB,
     connect_args,
-    stopped,
-    stopped_answering,
 )
 from layerlr.study.storage.spec import StorageSpec
 
@@ -53,10 +51,9 @@ def open_storage(spec: StorageSpec, create: bool = True) -> optuna.storages.Base
     except StorageError as err:  # a host parsed out of a URL can hold a piece of password
         raise StorageError(scrub(str(err), spec.url)) from None
     except Exception as err:  # noqa: BLE001 - every driver and backend raises its own kind
-        if stopped_answering(err):
-            raise stopped(err, spec) from None
         raise StorageError(f"cannot open the storage {spec.shown}: "
-                           f"{scrub(_first_line(err), spec.url)}") from None
+                           f"{scrub(_first_line(err), spec.url)}; start it or check --storage, "
+                           "then rerun the same command") from None
 
 
 def _redis(spec: StorageSpec) -> JournalStorage:
