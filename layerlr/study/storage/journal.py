@@ -209,8 +209,14 @@ class JournalFile(JournalFileBackend):
         size = self.watch.length
         if size > self.watch.size:  # the last byte is no newline (gone() read it)
             whole = _last_line_end(fd, size, self.watch.size)
-            os.ftruncate(fd, whole)
             self.watch.seen(whole)
+            if whole == size:  # it is one after all (gone() could not read it)
+                return size
+            try:
+                os.ftruncate(fd, whole)
+            except OSError as err:
+                raise StorageError(problem(err, "cannot cut a torn last line off the journal",
+                                           self._file_path)) from None
             print(f"note: cut a torn last line ({size - whole} bytes, a write cut short by a "
                   f"crash or a full disk) off the journal {self._file_path}",
                   file=sys.stderr, flush=True)
