@@ -161,6 +161,9 @@ class JournalFile(JournalFileBackend):
         try:
             try:
                 self.lock.acquire(fd)
+            except FileNotFoundError:  # its folder went with it
+                raise self._gone(f"the storage {self._file_path} was deleted during the run") \
+                    from None
             except OSError as err:
                 raise StorageError(problem(err, "cannot lock the journal", self._file_path,
                                            made=self.lock.link)) from None
