@@ -110,8 +110,6 @@ def _sql_spec(url: str, timeout: float) -> StorageSpec:
         return StorageSpec("rdb", url, Path(parsed.database).resolve(), timeout=timeout)
     if not parsed.host:
         raise _bad(url, "names no host")
-    if "@" in parsed.host + (parsed.database or ""):
-        raise _bad(url, f"is malformed (an '@' after the host); {ENCODE}")
     if port is not None and not 0 < port < 65536:
         raise _bad(url, f"has a port out of range ({scrub(str(port), url)})")
     return StorageSpec("rdb", url, timeout=timeout)
