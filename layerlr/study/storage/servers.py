@@ -9,7 +9,7 @@ default 30):
 - Redis: socket timeouts, and no retries (a retried append could be written twice);
 - PostgreSQL: ``connect_timeout``, TCP keepalives and ``tcp_user_timeout`` for a dead
   host, ``statement_timeout`` on the server, and a psycopg2 wait callback that waits
-  for the server with ``select`` and gives up after the timeout (libpq has no read
+  for the server with ``poll`` and gives up after the timeout (libpq has no read
   timeout; a stopped server's kernel still acknowledges every packet, so only the
   client can notice its silence). Waiting in Python also lets Ctrl-C end the run.
 
@@ -164,7 +164,8 @@ for _name in _calls(RDBStorage):
 
 
 def connect_args(spec: StorageSpec) -> dict:
-    """The driver's timeouts, so that a dead or silent host fails within ``spec.timeout``."""
+    """The driver's timeouts, so that a dead or silent host fails within ``spec.timeout``
+    (for PostgreSQL this also installs :func:`_wait`, process-wide)."""
     scheme = spec.url.split(":", 1)[0].lower()
     seconds = max(1, round(spec.timeout))
     connect = min(CONNECT_TIMEOUT_S, seconds)
@@ -191,8 +192,8 @@ def _wait_for_postgres(timeout: float) -> None:
 
 
 def _wait(conn) -> None:
-    """psycopg2's wait callback: ``select`` on the connection, at most the timeout of
-    silence at a time (Ctrl-C interrupts it; no cancel request is sent into a silent
+    """psycopg2's wait callback: ``poll`` the connection, at most the timeout of silence
+    at a time (Ctrl-C interrupts it; no cancel request is sent into a silent
     server)."""
     from psycopg2.extensions import POLL_OK, POLL_READ, POLL_WRITE
 
@@ -202,7 +203,7 @@ def _wait(conn) -> None:
             return
         if state not in (POLL_READ, POLL_WRITE):
             raise conn.OperationalError(f"bad state from poll: {state}")
-        fds = ([conn.fileno()], []) if state == POLL_READ else ([], [conn.fileno()])
-        ready = select.select(*fds, [], _WAIT["timeout"])
-        if not any(ready):
+        poller = select.poll()  # not select(): a Ray driver may hold over 1024 descriptors
+        poller.register(conn.fileno(), select.POLLIN if state == POLL_READ else select.POLLOUT)
+        if not poller.poll(1000 * _WAIT["timeout"]):
             raise conn.OperationalError(f"{SILENT}: no answer within {_WAIT['timeout']:g} s")
