@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from command import layerlr
 
 READONLY = Path(__file__).parents[2] / "readonly.py"
@@ -32,12 +33,20 @@ def one_error(run: subprocess.CompletedProcess) -> str:
     return errors[0]
 
 
-def test_a_journal_in_a_folder_the_user_cannot_write(tmp_path):
-    study = tmp_path / "s.toml"
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """A study run to its end: (study file, results directory, name)."""
+    root = tmp_path_factory.mktemp("ro")
+    study = root / "s.toml"
     study.write_text(SMALL.format(name="ro"))
-    results = tmp_path / "res"
+    results = root / "res"
     assert layerlr("run", study, "--results", results, "--quiet").returncode == 0
     Path(f"{results / 'optuna.log'}.lock").unlink(missing_ok=True)  # an older layerlr's
+    return study, results
+
+
+def test_a_journal_in_a_folder_the_user_cannot_write(finished):
+    study, results = finished
     again = as_reader_of(results, "run", study, "--results", results, "--quiet")
     assert again.returncode == 3, again.stderr
     line = one_error(again)
@@ -59,11 +68,8 @@ def test_a_storage_journal_that_cannot_be_created(tmp_path):
     assert str(shared / "journal.log") in line and f"make {shared} writable" in line
 
 
-def test_a_report_into_a_folder_the_user_cannot_write(tmp_path):
-    study = tmp_path / "s.toml"
-    study.write_text(SMALL.format(name="ro3"))
-    results = tmp_path / "res"
-    assert layerlr("run", study, "--results", results, "--quiet").returncode == 0
+def test_a_report_into_a_folder_the_user_cannot_write(finished):
+    _, results = finished
     report = as_reader_of(results, "report", results, "--quiet")
     assert report.returncode == 3, report.stderr
     line = one_error(report)
