@@ -75,7 +75,7 @@ def test_a_redis_server_that_goes_silent_or_dies(tmp_path):
 def test_a_postgres_server_that_goes_silent_or_dies_and_ctrl_c(ray_address, tmp_path):
     secret = "pg-" + secrets.token_hex(8)
     study = tmp_path / "s.toml"
-    study.write_text(STUDY.format(name="pgfault", n=60))
+    study.write_text(STUDY.format(name="pgfault", n=40))
     results = tmp_path / "res"
     with postgres_server(secret) as server:
         shown = server.url.replace(secret, "***")
@@ -99,7 +99,7 @@ def test_a_postgres_server_that_goes_silent_or_dies_and_ctrl_c(ray_address, tmp_
         done = layerlr("run", study, "--results", results, "--quiet",
                        env={"LAYERLR_STORAGE": server.url}, timeout=600)
         assert done.returncode == 0, done.stderr
-        assert_exact(results, "pgfault", CELLS, n_trials=60, steps=1, storage=server.url)
+        assert_exact(results, "pgfault", CELLS, n_trials=40, steps=1, storage=server.url)
 
 
 def wait_for_rows_grow(results, proc) -> None:
