@@ -22,6 +22,7 @@ STORAGE_HELP = ("Optuna storage URL (default: $LAYERLR_STORAGE, else the journal
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    os.environ.pop("LAYERLR_STORAGE", None)  # read into args: a local Ray must not inherit it
     signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops a run as Ctrl-C does
     try:
         code = args.func(args)
@@ -319,6 +320,8 @@ def _report(err: Exception) -> int:
     """One line for an error, and the exit code of its kind (see the module doc)."""
     from layerlr.study.config import StudyFileError
 
+    if isinstance(getattr(err, "cause", None), Exception):  # raised in a Ray actor: its own
+        err = err.cause  # line, not Ray's traceback
     if isinstance(err, StudyFileError):
         for line in err.problems:
             _err(f"{err.source}: {line}")

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ from layerlr.report.data import StudyResults, load, seed_values
 from layerlr.report.gaps import gap_fits, gaps
 from layerlr.report.markdown import render
 from layerlr.report.records import Best, CellReport, CurvatureRow, Line, Report, StudyReport
+from layerlr.results import ResultsError
 
 __all__ = ["Report", "analyse_cell", "make_report", "shown_steps"]
 
@@ -36,7 +38,8 @@ def make_report(results: str | Path, out: str | Path | None = None,
     """Analyse every study in ``results`` and write ``out`` (default RESULTS/report)."""
     say = echo or (lambda line: None)
     out = Path(out) if out is not None else Path(results) / "report"
-    (out / "figures").mkdir(parents=True, exist_ok=True)
+    with _writing(out):
+        (out / "figures").mkdir(parents=True, exist_ok=True)
     reports = []
     studies = load(results, storage)
     names = {s.name for s in studies}
@@ -49,12 +52,25 @@ def make_report(results: str | Path, out: str | Path | None = None,
         report = analyse_study(study, fresh, say)
         if any(t.replaced for c in report.cells for t in c.curvatures):
             report.confirmed_by = confirms[study.name].name
-        _draw(report, out / "figures", say)
+        with _writing(out):
+            _draw(report, out / "figures", say)
         reports.append(report)
     summary = out / "summary.md"
-    summary.write_text(render(Path(results), out, reports))
+    with _writing(out):
+        summary.write_text(render(Path(results), out, reports))
     say(f"summary: {summary}")
     return Report(out, summary, reports)
+
+
+@contextmanager
+def _writing(out: Path) -> Iterator[None]:
+    """A report that cannot be written (a read-only or full folder): ResultsError, exit 3."""
+    try:
+        yield
+    except OSError as err:
+        raise ResultsError(f"cannot write the report in {out}: {err.filename or out} "
+                           f"({err.strerror or err}); make {out} writable for this user and "
+                           "free space there, or give --out elsewhere") from None
 
 
 def analyse_study(study: StudyResults, fresh: dict[str, pd.DataFrame],

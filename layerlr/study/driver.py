@@ -73,6 +73,9 @@ def run_study(cfg: StudyConfig, results: str | Path, storage: str | None = None,
                       progress, address, dashboard_host).run()
         for run in runs:
             export(run, cfg, results, layers, finished(run.study))
+    except StorageError:  # gone, damaged or silent: nothing more is written to it (the
+        runs = []  # rerun finds the driver's lock stale)
+        raise
     finally:
         for run in runs:
             try:
@@ -118,16 +121,16 @@ def connect(address: str) -> list[dict]:
 def _reachable(address: str) -> None:
     """Refuse at once an address whose GCS port does not answer (Ray would retry for
     minutes)."""
-    import socket
+    from layerlr.study.network import Unreachable, reachable
 
     if address in ("auto", "local") or address.startswith("ray://"):
         return
     host, _, port = address.rpartition(":")
     try:
-        socket.create_connection((host or "127.0.0.1", int(port)), timeout=CONNECT_S).close()
-    except (OSError, ValueError) as err:
+        reachable(host or "127.0.0.1", int(port), CONNECT_S)
+    except (Unreachable, ValueError) as err:
         raise ClusterError(f"cannot reach the Ray cluster at {address}: "
-                           f"{getattr(err, 'strerror', None) or err}") from None
+                           f"{getattr(err, 'reason', None) or err}") from None
 
 
 def check_fits(cfg: StudyConfig, nodes: list[dict]) -> None:

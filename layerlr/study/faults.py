@@ -8,7 +8,7 @@ every time):
 - ``worker-exit``: the worker process exits at once, as if its node died; one worker of a
   run does (its replacements live on, as they would after a real node death).
 
-Workers get the variable from the driver through Ray's runtime_env.
+Workers get these two variables (only) from the driver through Ray's runtime_env.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import uuid
 from pathlib import Path
 
 _COUNT: dict[str, int] = {}
+FORWARDED = ("LAYERLR_FAULT", "LAYERLR_FAULT_RUN")  # the only variables workers receive
 
 
 class InjectedFault(RuntimeError):
@@ -43,10 +44,13 @@ def fault(point: str) -> None:
 
 
 def environment() -> dict[str, str]:
-    """The LAYERLR_ variables to hand to Ray workers, and a token naming this run."""
+    """The fault-injection variables to hand to Ray workers (with a token naming this
+    run), and nothing else: Ray writes a runtime_env to its session logs in clear, so no
+    other variable travels this way ($LAYERLR_STORAGE may hold a password; the samplers
+    get the storage as an actor argument, the evaluators need none)."""
     if os.environ.get("LAYERLR_FAULT"):
         os.environ.setdefault("LAYERLR_FAULT_RUN", f"{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    return {k: v for k, v in os.environ.items() if k.startswith("LAYERLR_")}
+    return {k: os.environ[k] for k in FORWARDED if os.environ.get(k)}
 
 
 def _first_of_the_run() -> bool:

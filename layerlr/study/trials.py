@@ -9,6 +9,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from layerlr.study.space import diagonal_points
+from layerlr.study.storage import StorageError
 
 
 def requeue(study: optuna.Study, trial: FrozenTrial | optuna.Trial) -> bool:
@@ -20,6 +21,8 @@ def requeue(study: optuna.Study, trial: FrozenTrial | optuna.Trial) -> bool:
         params = trial.system_attrs.get("fixed_params", {})
     try:
         study.tell(trial.number, state=TrialState.FAIL)
+    except StorageError:  # a RuntimeError too, but the storage failed: stop
+        raise
     except (ValueError, RuntimeError):  # already finished
         return False
     if params:

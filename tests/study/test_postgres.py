@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
-import socket
 import subprocess
-import tempfile
-from pathlib import Path
 
 import optuna
 import pandas as pd
 import pytest
 from command import COMMAND, layerlr
 from dashboard import dashboard_studies
+from servers import postgres_server
 from study_files import SHARED_STORAGE
 
 from layerlr.study import load_study
@@ -23,44 +20,11 @@ from layerlr.study import load_study
 SECRET = "pw-" + secrets.token_hex(8)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _as_postgres(*cmd: str) -> None:
-    prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    subprocess.run(prefix + list(cmd), check=True, capture_output=True, timeout=120)
-
-
 @pytest.fixture(scope="module")
 def postgres_url():
     """A PostgreSQL server on 127.0.0.1 with a password, torn down afterwards."""
-    if shutil.which("initdb") is None:
-        pytest.fail("PostgreSQL is not installed: .ci/run installs Debian's postgresql")
-    root = Path(tempfile.mkdtemp(prefix="lr-pg-"))
-    data, pwfile, port = root / "data", root / "pw", _free_port()
-    pwfile.write_text(SECRET)
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres")
-        shutil.chown(pwfile, "postgres")
-    _as_postgres("initdb", "-D", str(data), "-U", "postgres", "--auth=scram-sha-256",
-                 f"--pwfile={pwfile}")
-    _as_postgres("pg_ctl", "-D", str(data), "-w", "-l", str(root / "log"), "-o",
-                 f"-p {port} -k {root} -c listen_addresses=127.0.0.1", "start")
-    try:
-        import psycopg2
-
-        con = psycopg2.connect(host="127.0.0.1", port=port, user="postgres", password=SECRET,
-                               dbname="postgres")
-        con.autocommit = True
-        con.cursor().execute("CREATE DATABASE layerlr")
-        con.close()
-        yield f"postgresql+psycopg2://postgres:{SECRET}@127.0.0.1:{port}/layerlr"
-    finally:
-        _as_postgres("pg_ctl", "-D", str(data), "-m", "immediate", "stop")
-        shutil.rmtree(root, ignore_errors=True)
+    with postgres_server(SECRET) as server:
+        yield server.url
 
 
 @pytest.fixture(scope="module")

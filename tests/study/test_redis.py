@@ -4,17 +4,12 @@ optuna-dashboard, and the password kept out of every output and file."""
 from __future__ import annotations
 
 import secrets
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
-from pathlib import Path
 
 import optuna
 import pandas as pd
 import pytest
 from command import layerlr
+from servers import redis_server
 from study_files import SHARED_STORAGE
 
 from layerlr.study import load_study
@@ -26,29 +21,8 @@ SECRET = "rd-" + secrets.token_hex(8)
 @pytest.fixture(scope="module")
 def redis_url():
     """A Redis server on 127.0.0.1 with a password, torn down afterwards."""
-    if shutil.which("redis-server") is None:
-        pytest.fail("Redis is not installed: .ci/run installs Debian's redis-server")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    root = Path(tempfile.mkdtemp(prefix="lr-redis-"))
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                             "--requirepass", SECRET, "--save", "", "--appendonly", "no",
-                             "--dir", str(root)], stdout=subprocess.DEVNULL)
-    url = f"redis://:{SECRET}@127.0.0.1:{port}/0"
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    try:
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        shutil.rmtree(root, ignore_errors=True)
+    with redis_server(SECRET) as server:
+        yield server.url
 
 
 def test_a_study_on_redis_resumes_exactly_after_a_sigkill(ray_address, redis_url, tmp_path):
