@@ -161,6 +161,9 @@ def _ran(summary, results: Path) -> int:
                                        for k, v in summary.per_trial().items()))
     for line in summary.errors:
         _out(f"  failed: {line}")
+    if summary.more_errors:
+        _out(f"  ... and {summary.more_errors} more failed batches (every trial's error is "
+             "in the dataset's `error` column)")
     _out(f"results: {results / 'trials'}  ->  pandas.read_parquet('{results / 'trials'}')")
     _out(f"storage: {summary.storage}")
     if summary.interrupted:

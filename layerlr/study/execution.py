@@ -268,12 +268,12 @@ class Execution:
             self.echo(f"{told.cell}: a worker died ({told.lost}); its {len(told.numbers)} "
                       "trials are queued again")
         if told.error is not None:
-            self.summary.errors.append(f"{told.cell} trials {first}-{last}: {told.error}")
+            self.summary.error(f"{told.cell} trials {first}-{last}: {told.error}")
             self.echo(f"{told.cell}: trials {first}-{last} failed: {told.error}")
             if run.stopped is not None and run.streak[1] == FAIL_STREAK:
                 line = (f"{told.cell}: stopped after {FAIL_STREAK} batches in a row failed "
                         f"with the same error: {told.error}")
-                self.summary.errors.append(line)
+                self.summary.error(line)
                 self.echo(line)
         if told.diverged:
             self.echo(f"{told.cell}: trials {', '.join(told.diverged)} diverged; told as "

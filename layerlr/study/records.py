@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+ERRORS_KEPT = 20  # failure lines a run keeps for its summary; the rest are counted
 
 @dataclass
 class Job:
@@ -81,7 +82,8 @@ class RunSummary:
     told: int = 0  # trials told by this run
     failed: int = 0
     diverged: int = 0
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # the first ERRORS_KEPT, then counted
+    more_errors: int = 0  # failures past those kept (a study of millions can fail often)
     interrupted: bool = False
     nodes: set[str] = field(default_factory=set)
     ray: bool = False  # whether this run started or joined Ray
@@ -99,6 +101,13 @@ class RunSummary:
         return {"ask": s.get("ask", 0.0) / n, "evaluate": s.get("worker", 0.0) / n,
                 "tell": s.get("tell", 0.0) / n, "parquet": s.get("parquet", 0.0) / n,
                 "driver": max(driver, 0.0) / n, "wall": self.wall / n}
+
+    def error(self, line: str) -> None:
+        """Keep ``line`` among the run's first ERRORS_KEPT failures, else count it."""
+        if len(self.errors) < ERRORS_KEPT:
+            self.errors.append(line)
+        else:
+            self.more_errors += 1
 
     def add(self, activity: str, seconds: float) -> None:
         self.seconds[activity] = self.seconds.get(activity, 0.0) + seconds
