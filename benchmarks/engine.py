@@ -5,9 +5,10 @@
 Both sides start from the same raw draws (published protocol, float32 on the CPU; the
 drawing itself is not timed) and report the empirical test loss after each of 2 steps
 for every schedule of the published diagonal sweep. The engine's time includes
-computing its sufficient statistics Sigma, c from the data. The naive side multiplies by the full n x d data matrix and
-takes products left to right, as the paper's scripts do. The engine (surrogate off, so
-that the work is the same) also reports train and population losses.
+computing its sufficient statistics Sigma, c from the data. The naive side multiplies by
+the full n x d data matrix and takes products left to right, as the paper's scripts do.
+The engine (surrogate off, so that the work is the same) also reports train and
+population losses.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ def naive_flops(setting: Setting, schedules: int, seeds: int, steps: int) -> flo
     """Forward (2 products), backward (3), test forward (2) per step, left to right."""
     h, d, n, m = setting.width, setting.d, setting.n, setting.test_size
     if setting.family == "matrix":
-        per_step = 2 * (2 * n * d * h + 3 * n * h * h) + 2 * (n * d * h) + 2 * (m * d * h + m * h * h)
+        per_step = (2 * (2 * n * d * h + 3 * n * h * h) + 2 * (n * d * h)
+                    + 2 * (m * d * h + m * h * h))
     else:
         k = setting.layers
         chain = n * d * h + (k - 1) * n * h * h

@@ -38,7 +38,7 @@ def per_schedule_loop(draws: MlpDraw, rates: torch.Tensor) -> dict[str, torch.Te
         x_pop = draws.x_test[si] if draws.x_pop is None else draws.x_pop[si]
         y_pop = draws.y_test[si] if draws.y_pop is None else draws.y_pop[si]
 
-        def f(inputs, ws):
+        def f(inputs, ws, a=a):
             z = inputs
             for w in ws:
                 z = act(z @ w)

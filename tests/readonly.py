@@ -49,6 +49,6 @@ os.rename = _guard(os.rename, lambda src, dst, *a, **k: dst)
 builtins.open = _guard(builtins.open, lambda file, *a, **k: file
                        if isinstance(file, (str, Path)) and _writing(*a, **k) else None)
 
-from layerlr.cli import main  # after the calls are guarded
+from layerlr.cli import main  # noqa: E402  (after the calls are guarded)
 
 sys.exit(main(sys.argv[2:]))

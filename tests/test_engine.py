@@ -9,10 +9,9 @@ import pytest
 import torch
 
 from layerlr import ScheduleError, Setting, closed_form, constant, evaluate
-from layerlr.engine import draw
+from layerlr.engine import LOSSES, draw
 from layerlr.families.linear.draws import raw_draws
 from layerlr.families.matrix.dynamics import MatrixDynamics
-from layerlr.engine import LOSSES
 
 CASES = [
     dict(family="matrix", depth=2, width=6, d=8, n=12, init="orthogonal", data="whitened",

@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 
 from layerlr import Setting, evaluate
-from layerlr.families.linear.draws import raw_draws
 from layerlr.engine import LOSSES
 from layerlr.families import family
+from layerlr.families.linear.draws import raw_draws
 from layerlr.families.mlp import POPULATION
 from layerlr.families.mlp.draws import draw as draw_mlp
 from layerlr.families.mlp.draws import raw_mlp

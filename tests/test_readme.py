@@ -30,7 +30,8 @@ def test_the_main_job_ends_with_a_landscape_and_the_phase_verdicts(tmp_path):
     summary = (tmp_path / "results/quickstart/report/summary.md").read_text()
     verdicts = [row for row in summary.splitlines() if row.startswith("| L2-h512 | step-")]
     assert verdicts == ["| L2-h512 | step-1 optimum unequal | **yes** | yes | yes | 2 | 0/2 |",
-                        "| L2-h512 | step-2 optimum equal | **yes** | yes | yes | 2 | 0/2 |"], verdicts
+                        "| L2-h512 | step-2 optimum equal | **yes** | yes | yes | 2 | 0/2 |"], \
+        verdicts
     figures = tmp_path / "results/quickstart/report/figures/quickstart-phases"
     assert (figures / "landscape-L2-h512-step1.png").stat().st_size > 10_000
     assert (figures / "landscape-L2-h512-step2.png").stat().st_size > 10_000

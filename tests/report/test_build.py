@@ -171,7 +171,7 @@ def test_every_number_of_the_sweep_summary_is_recomputed_from_parquet(results):
         column = {"surrogate": "loss_surrogate", "GD (population)": "loss_population"}
         curv, slope = parabolas(near, budget, column[row["loss"]])
         assert int(row["seeds"]) == len(curv) == 6
-        for quantity, values, cols in (("curvature", curv, ("d²L/du²", "95% CI", "t", "p")),
+        for _, values, cols in (("curvature", curv, ("d²L/du²", "95% CI", "t", "p")),
                                        ("slope", slope, ("dL/du", "95% CI (dL/du)", "t (dL/du)",
                                                            "p (dL/du)"))):
             if row[cols[3]] == "1" and abs(values.mean()) < 1e-12:  # within rounding: the

@@ -71,7 +71,7 @@ def check_winners(frame: pd.DataFrame, rows: list[dict[str, str]]) -> None:
     for row in rows:
         cell, won, step = row["cell"], int(row["winner of step"]), int(row["at step"])
 
-        def loss(objective: int) -> np.ndarray:
+        def loss(objective: int, cell=cell, won=won, row=row, step=step) -> np.ndarray:
             cells = frame[frame.cell == f"{cell}-obj{objective}"]
             best = cells.loc[cells["value"].idxmin(), "trial"]
             assert objective != won or best == int(row["trial"])

@@ -315,8 +315,8 @@ IMPOSSIBLE = [
      "search.diagonal_divisions (width 8): the sweep has 999,999,999 points"),
     ("n_trials = 4", "diagonal = [1e12]\ndiagonal_divisions = 1000000",
      "search.diagonal_divisions (width 8): the sweep has 999,999 points"),
-    ("n_trials = 4", "diagonal_alpha = [0.0]\nscale = 0.5", ("search.diagonal_alpha (width 8): "
-                                                             "a budget B = scale * h^alpha is 0.5")),
+    ("n_trials = 4", "diagonal_alpha = [0.0]\nscale = 0.5",
+     "search.diagonal_alpha (width 8): a budget B = scale * h^alpha is 0.5"),
     ("n_trials = 4", f"n_trials = 4\n[train]\nseeds = [1, {2**64}]",
      f"train.seeds: every value must be an integer <= {2**64 - 1}, got {2**64}"),
     ("n_trials = 4", "n_trials = 4\n[resources]\nbatch_size = 1000000000",

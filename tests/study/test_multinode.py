@@ -71,8 +71,8 @@ class Cluster:
         return proc
 
     def wait_for(self, alive: int, timeout: float = 60) -> None:
-        probe = ("import ray; ray.init(address='127.0.0.1:%d', log_to_driver=False); "
-                 "print(sum(n['Alive'] for n in ray.nodes()))" % self.port)
+        probe = (f"import ray; ray.init(address='127.0.0.1:{self.port}', "
+                 "log_to_driver=False); print(sum(n['Alive'] for n in ray.nodes()))")
         deadline = time.time() + timeout
         while time.time() < deadline:
             try:

@@ -48,7 +48,7 @@ def two_studies(ray_address, postgres_url, tmp_path_factory):
 def test_two_studies_at_once_on_one_postgres_and_the_password_stays_secret(
         postgres_url, two_studies):
     root, runs = two_studies
-    for name, (returncode, out, err) in runs.items():
+    for returncode, out, err in runs.values():
         assert returncode == 0, err
         assert SECRET not in out + err
         assert "postgresql+psycopg2://postgres:***@127.0.0.1" in out
