@@ -76,12 +76,13 @@ class ModuleFamily(Family):
                        "\"package.module:build\"")
         else:
             out += imports.problems("module", s.module)
-        if s.data not in BUILTIN and isinstance(imports.parse("data", s.data), str):
+        data_ok = s.data in BUILTIN or not isinstance(imports.parse("data", s.data), str)
+        if not data_ok:
             out.append(f"data: {s.data!r} is neither a built-in data set {list(BUILTIN)} "
                        "nor \"FILE.py:load\" or \"package.module:load\"")
         elif s.data not in BUILTIN:
             out += imports.problems("data", s.data)
-        if s.loss is None:
+        if s.loss is None and data_ok:
             out.append(f"loss: your data need a loss, one of {list(LOSSES)}")
         elif s.loss not in LOSSES:
             out.append(f"loss: {s.loss!r} is not one of {list(LOSSES)}")

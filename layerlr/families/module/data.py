@@ -46,7 +46,12 @@ class Data:
 
 def source(setting: Setting, seed: int) -> str:
     """How the rows were asked for, as error messages name it."""
-    return f"load(seed={seed}) of {setting.data!r}"
+    if setting.data in BUILTIN:
+        return f"the built-in {setting.data!r} data (seed {seed})"
+    ref = parse("data", setting.data)
+    if isinstance(ref, str):
+        return f"{setting.data!r} (seed {seed})"
+    return f"{ref.function}(seed={seed}) from {ref.path or ref.package}"
 
 
 @lru_cache(maxsize=16)
@@ -75,20 +80,20 @@ def load(setting: Setting, seed: int, dtype: torch.dtype) -> Data:
         try:
             t[name] = torch.as_tensor(value)
         except (TypeError, ValueError, RuntimeError) as err:
-            _fail(f"{name} from {where} is a {type(value).__name__}, not a tensor or array "
+            _fail(f"{name} of {where} is a {type(value).__name__}, not a tensor or array "
                   f"({one_line(err)})")
     x, x_test = (_inputs(t[k], k, where, dtype) for k in ("X_train", "X_test"))
     if x.shape[1:] != x_test.shape[1:]:
-        _fail(f"X_test from {where} has rows of shape {tuple(x_test.shape[1:])} but "
+        _fail(f"X_test of {where} has rows of shape {tuple(x_test.shape[1:])} but "
               f"X_train {tuple(x.shape[1:])}; both sets need the same row shape")
     if x.dtype != x_test.dtype:
-        _fail(f"X_test from {where} has dtype {t['X_test'].dtype} but X_train "
+        _fail(f"X_test of {where} has dtype {t['X_test'].dtype} but X_train "
               f"{t['X_train'].dtype}; give both floating, or both integer")
     ys = []
     for inputs, name in ((x, "y_train"), (x_test, "y_test")):
         ys.append(_labels(t[name], name, inputs.shape[0], where, setting.loss, dtype))
     if ys[0].shape[1:] != ys[1].shape[1:]:
-        _fail(f"y_test from {where} has {tuple(ys[1].shape[1:])} per row but y_train "
+        _fail(f"y_test of {where} has {tuple(ys[1].shape[1:])} per row but y_train "
               f"{tuple(ys[0].shape[1:])}")
     return Data(x, ys[0], x_test, ys[1])
 
@@ -104,7 +109,7 @@ def outputs(net: nn.Module, data: Data, setting: Setting, seed: int) -> int:
             out = net(data.x[:2])
     except Exception as err:
         raise ModuleError(f"module: the network raised {type(err).__name__} on two rows of "
-                          f"X_train from {where}: {one_line(err)}") from err
+                          f"X_train of {where}: {one_line(err)}") from err
     if not isinstance(out, torch.Tensor):
         _fail(f"the network returned a {type(out).__name__}, not a tensor", "module")
     rows = min(2, data.x.shape[0])
@@ -119,13 +124,13 @@ def outputs(net: nn.Module, data: Data, setting: Setting, seed: int) -> int:
         for name, y in (("y_train", data.y), ("y_test", data.y_test)):
             low, high = int(y.min()), int(y.max())
             if low < 0 or high >= classes:
-                _fail(f"labels of {name} from {where} run from {low} to {high}, but the "
+                _fail(f"labels of {name} of {where} run from {low} to {high}, but the "
                       f"network has {classes} outputs (classes 0 to {classes - 1}); fix "
                       "the labels or the network's last layer")
         return classes
     columns = out.reshape(rows, -1).shape[1]
     if columns != data.y.shape[1]:
-        _fail(f"the network gives {columns} outputs per row but y_train from {where} has "
+        _fail(f"the network gives {columns} outputs per row but y_train of {where} has "
               f"{data.y.shape[1]} per row", "module")
     return columns
 
@@ -134,12 +139,12 @@ def _inputs(x: Tensor, name: str, where: str, dtype: torch.dtype) -> Tensor:
     import torch
 
     if x.ndim == 0 or x.shape[0] == 0:
-        _fail(f"{name} from {where} has no rows (shape {tuple(x.shape)})")
+        _fail(f"{name} of {where} has no rows (shape {tuple(x.shape)})")
     if x.is_floating_point():
         _finite(x, name, where)
         return x.to(dtype)
     if x.dtype == torch.bool or x.is_complex():
-        _fail(f"{name} from {where} has dtype {x.dtype}; give floating inputs, or integer "
+        _fail(f"{name} of {where} has dtype {x.dtype}; give floating inputs, or integer "
               "token ids")
     return x.long()
 
@@ -150,13 +155,13 @@ def _labels(y: Tensor, name: str, rows: int, where: str, loss: str,
 
     if y.ndim == 0 or y.shape[0] != rows:
         x_name = "X" + name[1:]
-        _fail(f"{name} from {where} has shape {tuple(y.shape)}, but {x_name} has {rows} "
+        _fail(f"{name} of {where} has shape {tuple(y.shape)}, but {x_name} has {rows} "
               f"rows; give one label per row")
     if loss == "cross_entropy":
         if y.is_floating_point() or y.is_complex() or y.ndim != 1 or y.dtype == torch.bool:
-            _fail(f"cross_entropy needs {name} to hold integer class labels, one per row "
-                  f"(shape ({rows},)), got dtype {y.dtype} and shape {tuple(y.shape)}; "
-                  "use loss = 'mse' for numeric targets")
+            _fail(f"cross_entropy needs {name} of {where} to hold integer class labels, "
+                  f"one per row (shape ({rows},)), got dtype {y.dtype} and shape "
+                  f"{tuple(y.shape)}; use loss = 'mse' for numeric targets")
         return y.long()
     if y.ndim > 2 or y.is_complex():
         _fail(f"mse needs {name} of shape ({rows},) or ({rows}, outputs), got "
@@ -172,7 +177,7 @@ def _finite(t: Tensor, name: str, where: str) -> None:
     bad = ~torch.isfinite(t.reshape(t.shape[0], -1)).all(1)
     if bad.any():
         row = int(bad.nonzero()[0, 0])
-        _fail(f"{name} from {where} holds NaN or infinity ({int(bad.sum())} rows, the first "
+        _fail(f"{name} of {where} holds NaN or infinity ({int(bad.sum())} rows, the first "
               f"is row {row}); clean or drop those rows")
 
 

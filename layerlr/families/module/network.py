@@ -65,8 +65,8 @@ def build(setting: Setting, seed: int, dtype: torch.dtype) -> nn.Module:
             torch.set_default_dtype(before)
     if not isinstance(net, nn.Module):
         raise ModuleError(f"module: {ref.function}(width={setting.width}, depth="
-                          f"{setting.depth}) returned a {type(net).__name__}, not a "
-                          "torch.nn.Module; return the network")
+                          f"{setting.depth}) returned an object of type "
+                          f"{type(net).__name__}, not a torch.nn.Module; return the network")
     if not any(p.requires_grad for p in net.parameters()):
         raise ModuleError(f"module: the network of {ref} has no trained parameters "
                           "(none that requires a gradient); nothing to train")
