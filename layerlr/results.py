@@ -21,6 +21,7 @@ take the schema from one file see all of them.
 from __future__ import annotations
 
 import json
+import math
 import os
 import uuid
 from pathlib import Path
@@ -29,7 +30,7 @@ from urllib.parse import quote
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute  # noqa: F401  (pa.compute)
+import pyarrow.compute
 import pyarrow.parquet as pq
 
 from layerlr.setting import Setting
@@ -258,6 +259,6 @@ def _rows(trial: Any, setting: Setting, train: dict, layers: int) -> list[dict[s
 
 
 def _finite_or_none(value: Any) -> Any:
-    if isinstance(value, float) and value != value:  # NaN is stored as null
+    if isinstance(value, float) and math.isnan(value):  # NaN is stored as null
         return None
     return value

@@ -47,8 +47,8 @@ def linear(s: Setting) -> list[str]:
     """The linear networks take no activation (the mlp family does)."""
     if s.activation is None:
         return []
-    return [f"activation: the {s.family} family is linear and takes no activation "
-            f"(got {s.activation!r}); remove it, or use family = 'mlp'"]
+    return [(f"activation: the {s.family} family is linear and takes no activation "
+             f"(got {s.activation!r}); remove it, or use family = 'mlp'")]
 
 
 def module_only(s: Setting) -> list[str]:

@@ -57,30 +57,30 @@ def test_a_good_module_passes_the_preflight(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs,key,fragment", [
-    (dict(module="/nowhere/net.py:build", data="mnist1d"), "module", "does not exist"),
-    (dict(module="net.py:build", data="mnist1d"), "module", "relative path"),
-    (dict(module="layerlr.zoo.mnist1d_cnn", data="mnist1d"), "module", "FILE.py:function"),
-    (dict(module="layerlr.zoo.mnist1d_cnn:build", data="mnist"), "data", "neither"),
-    (dict(module="layerlr.zoo.mnist1d_cnn:build", data="/nowhere/d.py:load",
-          loss="mse"), "data", "does not exist"),
-    (dict(data="mnist1d"), "module", "needs module"),
-    (dict(module="layerlr.zoo.mnist1d_cnn:build", data="mnist1d", loss="hinge"), "loss",
+    ({"module": "/nowhere/net.py:build", "data": "mnist1d"}, "module", "does not exist"),
+    ({"module": "net.py:build", "data": "mnist1d"}, "module", "relative path"),
+    ({"module": "layerlr.zoo.mnist1d_cnn", "data": "mnist1d"}, "module", "FILE.py:function"),
+    ({"module": "layerlr.zoo.mnist1d_cnn:build", "data": "mnist"}, "data", "neither"),
+    ({"module": "layerlr.zoo.mnist1d_cnn:build", "data": "/nowhere/d.py:load",
+          "loss": "mse"}, "data", "does not exist"),
+    ({"data": "mnist1d"}, "module", "needs module"),
+    ({"module": "layerlr.zoo.mnist1d_cnn:build", "data": "mnist1d", "loss": "hinge"}, "loss",
      "not one of"),
-    (dict(module="layerlr.zoo.mnist1d_cnn:build", data="mnist1d", optimizer="lion"),
+    ({"module": "layerlr.zoo.mnist1d_cnn:build", "data": "mnist1d", "optimizer": "lion"},
      "optimizer", "not one of"),
-    (dict(module="layerlr.zoo.mnist1d_cnn:build", data="mnist1d", batch_size=0),
+    ({"module": "layerlr.zoo.mnist1d_cnn:build", "data": "mnist1d", "batch_size": 0},
      "batch_size", "positive integer"),
-    (dict(module="layerlr.zoo.mnist1d_cnn:build", data="mnist1d", groups=(("a", "(conv"),)),
+    ({"module": "layerlr.zoo.mnist1d_cnn:build", "data": "mnist1d", "groups": (("a", "(conv"),)},
      "groups.a", "does not compile"),
-    (dict(module="layerlr.zoo.mnist1d_cnn:build", data="mnist1d",
-          groups=(("a", "x"), ("a", "y"))), "groups.a", "named twice"),
-    (dict(module="layerlr.zoo.mnist1d_cnn:build", data="mnist1d", d=4), "d",
+    ({"module": "layerlr.zoo.mnist1d_cnn:build", "data": "mnist1d",
+          "groups": (("a", "x"), ("a", "y"))}, "groups.a", "named twice"),
+    ({"module": "layerlr.zoo.mnist1d_cnn:build", "data": "mnist1d", "d": 4}, "d",
      "remove it"),
-    (dict(module="layerlr.zoo.mnist1d_cnn:build", data="mnist1d", activation="relu"),
+    ({"module": "layerlr.zoo.mnist1d_cnn:build", "data": "mnist1d", "activation": "relu"},
      "activation", "remove it"),
-    (dict(module="layerlr.zoo.mnist1d_cnn:build", data="mnist1d", init="gaussian"),
+    ({"module": "layerlr.zoo.mnist1d_cnn:build", "data": "mnist1d", "init": "gaussian"},
      "init", "remove it"),
-    (dict(module="layerlr.zoo.mnist1d_cnn:build", data="mnist1d", noise=0.1), "noise",
+    ({"module": "layerlr.zoo.mnist1d_cnn:build", "data": "mnist1d", "noise": 0.1}, "noise",
      "no label noise"),
 ])
 def test_torch_free_problems_refuse_the_setting(kwargs, key, fragment):
@@ -107,55 +107,55 @@ def test_other_families_refuse_the_module_fields(name, value, other):
 
 
 BAD = {
-    "missing function": ("", dict(build="nope"), "module", "has no function 'nope'"),
+    "missing function": ("", {"build": "nope"}, "module", "has no function 'nope'"),
     "builder raises": ("def broken(width, depth):\n    raise ValueError('width too small')\n",
-                       dict(build="broken"), "module",
+                       {"build": "broken"}, "module",
                        "raised ValueError: width too small"),
-    "not a module": ("def number(width, depth):\n    return 3\n", dict(build="number"),
+    "not a module": ("def number(width, depth):\n    return 3\n", {"build": "number"},
                      "module", "returned an object of type int, not a torch.nn.Module"),
-    "no parameters": ("def empty(width, depth):\n    return nn.ReLU()\n", dict(build="empty"),
+    "no parameters": ("def empty(width, depth):\n    return nn.ReLU()\n", {"build": "empty"},
                       "module", "no trained parameters"),
-    "load raises": ("def bad(seed):\n    raise OSError('no such table')\n", dict(load="bad"),
+    "load raises": ("def bad(seed):\n    raise OSError('no such table')\n", {"load": "bad"},
                     "data", "bad(seed=1) from"),
-    "three arrays": ("def three(seed):\n    return load(seed)[:3]\n", dict(load="three"),
+    "three arrays": ("def three(seed):\n    return load(seed)[:3]\n", {"load": "three"},
                      "data", "must return (X_train, y_train, X_test, y_test)"),
     "rows differ": ("def short(seed):\n    x, y, a, b = load(seed)\n    return x, y[:5], a, b\n",
-                    dict(load="short"), "data", "y_train of short(seed=1) from"),
-    "row shapes differ": ("def wide(seed):\n    x, y, a, b = load(seed)\n"
-                          "    return x, y, torch.randn(2, 5), b\n", dict(load="wide"),
+                    {"load": "short"}, "data", "y_train of short(seed=1) from"),
+    "row shapes differ": (("def wide(seed):\n    x, y, a, b = load(seed)\n"
+                          "    return x, y, torch.randn(2, 5), b\n"), {"load": "wide"},
                           "data", "X_test of wide(seed=1) from"),
-    "bool inputs": ("def flags(seed):\n    x, y, a, b = load(seed)\n"
-                    "    return x > 0, y, a > 0, b\n", dict(load="flags"), "data",
+    "bool inputs": (("def flags(seed):\n    x, y, a, b = load(seed)\n"
+                    "    return x > 0, y, a > 0, b\n"), {"load": "flags"}, "data",
                     "dtype torch.bool"),
-    "float labels": ("def floats(seed):\n    x, y, a, b = load(seed)\n"
-                     "    return x, y.double(), a, b\n", dict(load="floats"), "data",
+    "float labels": (("def floats(seed):\n    x, y, a, b = load(seed)\n"
+                     "    return x, y.double(), a, b\n"), {"load": "floats"}, "data",
                      "integer class labels"),
-    "labels out of range": ("def big(seed):\n    x, y, a, b = load(seed)\n"
-                            "    return x, y, a, b + 3\n", dict(load="big"), "data",
+    "labels out of range": (("def big(seed):\n    x, y, a, b = load(seed)\n"
+                            "    return x, y, a, b + 3\n"), {"load": "big"}, "data",
                             "labels of y_test of big(seed=1) from"),
-    "negative labels": ("def neg(seed):\n    x, y, a, b = load(seed)\n"
-                        "    return x, y - 1, a, b\n", dict(load="neg"), "data",
+    "negative labels": (("def neg(seed):\n    x, y, a, b = load(seed)\n"
+                        "    return x, y - 1, a, b\n"), {"load": "neg"}, "data",
                         "run from -1 to 2"),
-    "NaN": ("def nan(seed):\n    x, y, a, b = load(seed)\n    x[3, 1] = float('nan')\n"
-            "    return x, y, a, b\n", dict(load="nan"), "data",
+    "NaN": (("def nan(seed):\n    x, y, a, b = load(seed)\n    x[3, 1] = float('nan')\n"
+            "    return x, y, a, b\n"), {"load": "nan"}, "data",
             "holds NaN or infinity (1 rows, the first is row 3)"),
-    "seeds differ": ("def ragged(seed):\n    x, y, a, b = load(seed)\n"
-                     "    return x[:seed + 5], y[:seed + 5], a, b\n", dict(load="ragged"),
+    "seeds differ": (("def ragged(seed):\n    x, y, a, b = load(seed)\n"
+                     "    return x[:seed + 5], y[:seed + 5], a, b\n"), {"load": "ragged"},
                      "data", "every seed needs the same shapes"),
-    "regex matches nothing": ("", dict(groups=(("first", "^0"), ("none", "^9"), ("rest", ".*"))),
+    "regex matches nothing": ("", {"groups": (("first", "^0"), ("none", "^9"), ("rest", ".*"))},
                               "groups.none", "matches no parameter"),
-    "regex shadowed": ("", dict(groups=(("all", ".*"), ("late", "^2"))), "groups.late",
+    "regex shadowed": ("", {"groups": (("all", ".*"), ("late", "^2"))}, "groups.late",
                        "taken by earlier groups"),
-    "parameter in no group": ("", dict(groups=(("first", "^0"),)), "groups",
+    "parameter in no group": ("", {"groups": (("first", "^0"),)}, "groups",
                               "the parameter '2.weight' matches no group"),
-    "batch too big": ("", dict(batch_size=9), "batch_size", "8 training rows"),
+    "batch too big": ("", {"batch_size": 9}, "batch_size", "8 training rows"),
     "wrong outputs": ("def three_classes(width, depth):\n    return nn.Linear(3, 3)\n",
-                      dict(build="three_classes"), "data", "network has 3 outputs"),
+                      {"build": "three_classes"}, "data", "network has 3 outputs"),
     "network raises": ("def crash(width, depth):\n    return nn.Linear(5, 4)\n",
-                       dict(build="crash"), "module", "raised RuntimeError on two rows"),
-    "dropout": ("def dropout(width, depth):\n"
-                "    return nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.5))\n",
-                dict(build="dropout"), "module", "cannot run batched under torch.func"),
+                       {"build": "crash"}, "module", "raised RuntimeError on two rows"),
+    "dropout": (("def dropout(width, depth):\n"
+                "    return nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.5))\n"),
+                {"build": "dropout"}, "module", "cannot run batched under torch.func"),
 }
 
 

@@ -44,8 +44,8 @@ class MlpFamily(Family):
     def problems(self, setting: Setting) -> list[str]:
         s, real = setting, DATASETS.get(setting.data)
         if real and isinstance(s.test_size, int) and not 1 <= s.test_size <= real.rows - 2:
-            return [f"test_size: the {s.data} data set has {real.rows} rows; hold out "
-                    f"between 1 and {real.rows - 2}, got {s.test_size}"]
+            return [(f"test_size: the {s.data} data set has {real.rows} rows; hold out "
+                     f"between 1 and {real.rows - 2}, got {s.test_size}")]
         out = rules.sizes(s)
         if out:
             return out

@@ -76,7 +76,8 @@ def draw(setting: Setting, seeds: list[int], protocol: str = "native",
     nets = [network.build(setting, s, dtype) for s in seeds]
     layout = network.layout(nets[0], setting.groups)
     data = [rows.load(setting, s, dtype) for s in seeds]
-    outputs = [rows.outputs(nets[0], d, setting, s) for d, s in zip(data, seeds)][0]
+    outputs = [rows.outputs(nets[0], d, setting, s) for d, s in zip(data, seeds)]
+    outputs = outputs[0]  # the same network: the same outputs (every seed's labels checked)
     _same_shapes(nets, data, seeds, setting)
     batch = setting.batch_size
     if batch is not None and batch > data[0].x.shape[0]:
