@@ -115,7 +115,7 @@ class ModuleForward:
             d, target = self.draw, self.draw.signal if self.signal_only else self.draw.y
             x = d.x
             if self.batches is not None:  # this step's b rows of each seed
-                rows = self.batches[:, self.state.step].to(d.device)  # (S, b)
+                rows = self.batches[:, self.state.step]  # (S, b)
                 seed = torch.arange(d.seeds, device=d.device)[:, None]
                 x, target = x[seed, rows], target[seed, rows]
             self._grads, value = self.programs.grad[self.signal_only](
@@ -161,7 +161,8 @@ class ModuleDynamics(Dynamics["ModuleDraw", dict, State, ModuleForward]):
         Adam's moments after it."""
         batches = None
         if draw.batch_size is not None:
-            batches = batch_rows(draw.seed_ids, draw.rows, draw.batch_size, steps)
+            batches = batch_rows(draw.seed_ids, draw.rows, draw.batch_size, steps).to(
+                draw.device)
         init = State({k: v[:, None] for k, v in draw.params.items()}, None, 0, steps, batches)
         grads = ModuleForward(self.programs(draw), draw, init, signal_only).grads()
         moments, direction = None, grads
