@@ -12,6 +12,11 @@ gradient; the rest (and the buffers) are held fixed. They are split into K group
 - or ``setting.groups``, (name, regex) pairs: a parameter belongs to the first group
   whose regex it contains (``re.search``; anchor with ^ and $ for whole names). Every
   parameter must belong to a group, and every group must get a parameter.
+
+The network runs as ``build`` returns it (in training mode unless it calls ``eval()``),
+under ``torch.func``: forward passes must be deterministic and leave parameters and
+buffers unchanged (no dropout, no batch norm updating running statistics); the
+preflight check (:mod:`.checks`) names a network that breaks this.
 """
 
 from __future__ import annotations
