@@ -130,18 +130,24 @@ class ModuleForward:
             if self.batches is None and self.state.step < self.state.steps:
                 self.grads()  # needed for the next step anyway: its value is the loss
             else:
-                with torch.no_grad():
-                    self._train = self.programs.loss(self.state.params, self.draw.fixed,
-                                                     self.draw.x, self.draw.y)[0]
+                self._train = self._losses(self.draw.x, self.draw.y)[0]
         return self._train
 
     def held_out(self) -> tuple[Tensor, Tensor]:
         """The held-out loss and accuracy (0 for mse), each (S, B)."""
         if self._held is None:
-            with torch.no_grad():
-                self._held = self.programs.loss(self.state.params, self.draw.fixed,
-                                                self.draw.x_test, self.draw.y_test)
+            self._held = self._losses(self.draw.x_test, self.draw.y_test)
         return self._held
+
+    def _losses(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """Loss and accuracy (S, B) on every row of ``x``, ``draw.pass_schedules``
+        schedules at a time, without gradient."""
+        params, step = self.state.params, self.draw.pass_schedules
+        b = next(iter(params.values())).shape[1]
+        with torch.no_grad():
+            parts = [self.programs.loss({k: v[:, i:i + step] for k, v in params.items()},
+                                        self.draw.fixed, x, y) for i in range(0, b, step)]
+        return torch.cat([p[0] for p in parts], 1), torch.cat([p[1] for p in parts], 1)
 
 
 class ModuleDynamics(Dynamics["ModuleDraw", dict, State, ModuleForward]):
