@@ -12,15 +12,18 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[2]
+# each case with the least share of the estimate the measured peak must reach: the
+# full-batch gradient pass dominates the first; in the second, the estimate counts the
+# held-out pass once per schedule, as on a GPU, where the CPU runs it network by network
 CASES = {
     "cnn-full-batch": {"setting": {"module": "layerlr.zoo.mnist1d_cnn:build",
                                    "data": "mnist1d", "width": 8, "depth": 3},
-                       "seeds": [1, 2], "schedules": 4, "steps": 2},
+                       "seeds": [1, 2], "schedules": 4, "steps": 2, "least": 0.4},
     "transformer-adam-batch": {"setting": {"module": "layerlr.zoo.transformer:build",
                                            "data": "modular-addition", "width": 16,
                                            "depth": 2, "optimizer": "adam",
                                            "batch_size": 256},
-                               "seeds": [1], "schedules": 6, "steps": 2},
+                               "seeds": [1], "schedules": 6, "steps": 2, "least": 0.1},
 }
 
 
@@ -36,4 +39,4 @@ def test_the_estimate_bounds_the_measured_peak(name):
     got = json.loads(out.stdout.strip().splitlines()[-1])
     estimate = got["shared"] + case["schedules"] * got["per_schedule"]
     assert got["measured"] <= estimate, got
-    assert got["measured"] >= 0.2 * estimate, got  # a bound, not a blanket
+    assert got["measured"] >= case["least"] * estimate, got  # a bound, not a blanket

@@ -93,6 +93,7 @@ class Programs:
         self.grad = {False: batched(grad_and_value(gd)),
                      True: batched(grad_and_value(surrogate))}
         self.loss = batched(held_out)
+        self.one = held_out  # one network, without vmap
 
 
 class ModuleForward:
@@ -139,15 +140,23 @@ class ModuleForward:
             self._held = self._losses(self.draw.x_test, self.draw.y_test)
         return self._held
 
+    @torch.no_grad()
     def _losses(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-        """Loss and accuracy (S, B) on every row of ``x``, ``draw.pass_schedules``
-        schedules at a time, without gradient."""
-        params, step = self.state.params, self.draw.pass_schedules
+        """Loss and accuracy (S, B) on every row of ``x`` (S, N, ...), without gradient:
+        ``draw.pass_schedules`` schedules at a time, or, where that is 1, one network
+        at a time without vmap (on the CPU a batched convolution is slower than its
+        networks one by one)."""
+        params, fixed, step = self.state.params, self.draw.fixed, self.draw.pass_schedules
         b = next(iter(params.values())).shape[1]
-        with torch.no_grad():
+        if step > 1:
             parts = [self.programs.loss({k: v[:, i:i + step] for k, v in params.items()},
-                                        self.draw.fixed, x, y) for i in range(0, b, step)]
-        return torch.cat([p[0] for p in parts], 1), torch.cat([p[1] for p in parts], 1)
+                                        fixed, x, y) for i in range(0, b, step)]
+            return torch.cat([p[0] for p in parts], 1), torch.cat([p[1] for p in parts], 1)
+        out = [[self.programs.one({k: v[i, j] for k, v in params.items()},
+                                  {k: v[i] for k, v in fixed.items()}, x[i], y[i])
+                for j in range(b)] for i in range(self.draw.seeds)]
+        return tuple(torch.stack([torch.stack([o[n] for o in row]) for row in out])
+                     for n in (0, 1))
 
 
 class ModuleDynamics(Dynamics["ModuleDraw", dict, State, ModuleForward]):
