@@ -1,9 +1,10 @@
 """Evaluate a batch of schedules over a set of seeds as one tensor program.
 
 :func:`evaluate` is the engine's public entry point: B schedules x S seeds, T steps of
-exact GD (SPEC 4) and of the signal-only surrogate (SPEC 5, 10) from the same draws, the
-four measured losses after every step, and the exact expected surrogate loss (the
-"theory", SPEC 6, 11, 12) beside them.
+exact GD (SPEC 4; SGD or Adam for the module family, SPEC 13) and of the signal-only
+surrogate (SPEC 5, 10, 13) from the same draws, the four measured losses (and the
+family's further metrics, e.g. held-out accuracy) after every step, and the exact
+expected surrogate loss (the "theory", SPEC 6, 11, 12) beside them.
 """
 
 from __future__ import annotations
@@ -39,7 +40,10 @@ class Evaluation:
     and a surrogate below it is kept when GD diverged: it is still the quantity the
     theory is the expectation of.
     ``theory`` (B, T) is the expected surrogate loss, NaN where ``theory_kind`` is
-    "absent". Without measurement (``evaluate(..., measure=False)``) every loss is NaN.
+    "absent". ``metrics[name]`` (S, B, T) holds the family's further measurements of GD
+    (:attr:`~layerlr.families.protocol.Family.metrics`, e.g. "accuracy"), NaN where
+    GD's losses are and where the setting has none (accuracy of a regression).
+    Without measurement (``evaluate(..., measure=False)``) every loss is NaN.
     """
 
     setting: Setting
@@ -51,6 +55,7 @@ class Evaluation:
     theory: Tensor
     theory_kind: np.ndarray
     device: str = field(default="cpu")
+    metrics: dict[str, Tensor] = field(default_factory=dict)
 
     def per_schedule(self) -> list[dict]:
         """Per schedule: each loss's mean and standard error over seeds, per step.
@@ -58,18 +63,19 @@ class Evaluation:
         Keys ``loss_<name>`` and ``loss_<name>_se`` hold T floats (NaN from the first
         step at which a seed's value is NaN, se NaN for a single seed),
         ``loss_<name>_seeds`` T lists of S floats (the seeds in ``seeds`` order, for
-        paired comparisons across schedules); ``loss_theory`` and ``theory`` the closed
+        paired comparisons across schedules); each metric the same, under ``<metric>``,
+        ``<metric>_se`` and ``<metric>_seeds``; ``loss_theory`` and ``theory`` the closed
         form; ``diverged_at`` and ``surrogate_diverged_at`` the first step at which any
         seed's GD run, or its surrogate run, diverged, or None.
         """
         s = len(self.seeds)
         stats = {}
-        for name in LOSSES:
-            x = self.losses[name]  # (S, B, T)
-            stats[f"loss_{name}"] = x.mean(0)
-            stats[f"loss_{name}_se"] = (x.std(0) / s**0.5 if s > 1
-                                        else torch.full_like(x[0], float("nan")))
-            stats[f"loss_{name}_seeds"] = x.permute(1, 2, 0)  # (B, T, S)
+        named = [(f"loss_{k}", self.losses[k]) for k in LOSSES] + list(self.metrics.items())
+        for name, x in named:  # x: (S, B, T)
+            stats[name] = x.mean(0)
+            stats[f"{name}_se"] = (x.std(0) / s**0.5 if s > 1
+                                   else torch.full_like(x[0], float("nan")))
+            stats[f"{name}_seeds"] = x.permute(1, 2, 0)  # (B, T, S)
         first = {k: _first_step(getattr(self, k))
                  for k in ("diverged_at", "surrogate_diverged_at")}
         out = []
@@ -94,6 +100,8 @@ class Evaluation:
             frame[f"eta{layer + 1}"] = rates[bi, ti, layer]
         for name in LOSSES:
             frame[f"loss_{name}"] = self.losses[name].permute(1, 0, 2).reshape(-1).numpy()
+        for name, x in self.metrics.items():
+            frame[name] = x.permute(1, 0, 2).reshape(-1).numpy()
         frame["loss_theory"] = self.theory.numpy()[bi, ti]
         frame["theory"] = self.theory_kind[bi, ti].astype(str)
         for column, at in (("diverged", self.diverged_at),
@@ -131,12 +139,13 @@ def evaluate(setting: Setting, schedules: object, seeds: list[int], *,
     """
     if not seeds:
         raise ValueError("seeds: need at least one seed")
-    rates = as_schedules(schedules, setting.layers, steps)
+    fam = family(setting.family)
+    rates = as_schedules(schedules, setting.layers, steps, fam.max_steps)
     if not measure:
         return _theory_only(setting, list(seeds), rates)
     if draws is None:
         draws = draw(setting, list(seeds), protocol, device, dtype)
-    dyn = family(setting.family).dynamics()
+    dyn = fam.dynamics()
     chunk = chunk_size(setting, len(seeds), rates.shape[1], draws.itemsize, memory_budget,
                        draws.device)
     cache, steps, shared = {} if prepared is None else prepared, rates.shape[1], {}
@@ -147,13 +156,15 @@ def evaluate(setting: Setting, schedules: object, seeds: list[int], *,
         if (flag, steps) not in cache:
             cache[flag, steps] = dyn.prepare(draws, flag, steps)
         shared[flag] = cache[flag, steps]
-    parts = [_run_chunk(dyn, draws, shared, rates[i:i + chunk], divergence)
+    names = LOSSES + fam.metrics
+    parts = [_run_chunk(dyn, draws, shared, rates[i:i + chunk], divergence, names)
              for i in range(0, rates.shape[0], chunk)]
-    measured = {k: torch.cat([p[0][k] for p in parts], 1) for k in LOSSES}
+    measured = {k: torch.cat([p[0][k] for p in parts], 1) for k in names}
     theory, kind = closed_form(setting, rates)
-    return Evaluation(setting, list(seeds), rates, measured,
+    return Evaluation(setting, list(seeds), rates, {k: measured[k] for k in LOSSES},
                       torch.cat([p[1] for p in parts], 1), torch.cat([p[2] for p in parts], 1),
-                      theory, kind, str(draws.device))
+                      theory, kind, str(draws.device),
+                      {k: measured[k] for k in fam.metrics})
 
 
 def draw(setting: Setting, seeds: list[int], protocol: str = "native",
@@ -172,7 +183,8 @@ def _theory_only(setting: Setting, seeds: list[int], rates: Tensor) -> Evaluatio
     theory, kind = closed_form(setting, rates)
     none = torch.zeros(s, b, dtype=torch.long)
     return Evaluation(setting, seeds, rates, {k: nan.clone() for k in LOSSES},
-                      none, none.clone(), theory, kind)
+                      none, none.clone(), theory, kind,
+                      metrics={k: nan.clone() for k in family(setting.family).metrics})
 
 
 def chunk_size(setting: Setting, seeds: int, steps: int, itemsize: int,
@@ -186,16 +198,18 @@ def chunk_size(setting: Setting, seeds: int, steps: int, itemsize: int,
 
 
 def _run_chunk(dyn: Dynamics, draws: Draws, prepared: dict, rates: Tensor,
-               divergence: float) -> tuple[dict[str, Tensor], Tensor, Tensor]:
+               divergence: float, names: tuple[str, ...] = LOSSES
+               ) -> tuple[dict[str, Tensor], Tensor, Tensor]:
     """GD and the surrogate for a (B, T, K) chunk.
 
-    -> losses (S, B, T), and the steps at which GD and the surrogate diverged (S, B),
-    by the rule of :class:`Evaluation`. ``prepared`` maps signal_only (False: GD, True:
-    surrogate) to the shared step-1 work.
+    -> losses (S, B, T) of every name in ``names`` (the four losses and the family's
+    metrics; one GD does not measure stays NaN), and the steps at which GD and the
+    surrogate diverged (S, B), by the rule of :class:`Evaluation`. ``prepared`` maps
+    signal_only (False: GD, True: surrogate) to the shared step-1 work.
     """
     s, (b, t_max, _) = draws.seeds, rates.shape
     rates = rates.to(draws.device)
-    out = {k: torch.full((s, b, t_max), float("nan"), dtype=torch.float64) for k in LOSSES}
+    out = {k: torch.full((s, b, t_max), float("nan"), dtype=torch.float64) for k in names}
     diverged_at = torch.zeros(s, b, dtype=torch.long)
     for t, fwd in _trajectory(dyn, draws, prepared[False], rates, False, diverged_at):
         measured = {k: v.expand(s, b).double().cpu() for k, v in dyn.losses(draws, fwd).items()}

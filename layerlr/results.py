@@ -21,6 +21,7 @@ take the schema from one file see all of them.
 from __future__ import annotations
 
 import json
+import math
 import os
 import uuid
 from pathlib import Path
@@ -38,6 +39,10 @@ EXPORTED_STATES = ("COMPLETE", "FAIL")  # FAIL only with a recorded evaluation e
 LOSS_NAMES = ("train", "population", "empirical", "surrogate")
 LOSS_COLUMNS = [f"loss_{name}{se}" for name in LOSS_NAMES for se in ("", "_se")]
 SEED_COLUMNS = [f"loss_{name}_seeds" for name in LOSS_NAMES]  # per-seed values, seed order
+METRIC_NAMES = ("accuracy",)  # every family's further metrics (Family.metrics); null where
+# a family or setting has none (regression, the linear families)
+METRIC_COLUMNS = [f"{name}{se}" for name in METRIC_NAMES for se in ("", "_se")]
+METRIC_SEED_COLUMNS = [f"{name}_seeds" for name in METRIC_NAMES]
 
 
 class ResultsError(RuntimeError):
@@ -55,6 +60,8 @@ def schema(layers: int) -> pa.Schema:
     fields += [(f"eta{l}", pa.float64()) for l in range(1, layers + 1)]
     fields += [(c, pa.float64()) for c in LOSS_COLUMNS]
     fields += [(c, pa.list_(pa.float64())) for c in SEED_COLUMNS]
+    fields += [(c, pa.float64()) for c in METRIC_COLUMNS]
+    fields += [(c, pa.list_(pa.float64())) for c in METRIC_SEED_COLUMNS]
     fields += [("loss_theory", pa.float64()), ("theory", pa.string()),
                ("diverged", pa.bool_()), ("surrogate_diverged", pa.bool_()),
                ("value", pa.float64()), ("node", pa.string()),
@@ -224,7 +231,8 @@ def _rows(trial: Any, setting: Setting, train: dict, layers: int) -> list[dict[s
     result = trial_result(trial)
     schedule = result["schedule"]
     base = {"trial": trial.number, "state": trial.state.name, "family": setting.family,
-            "activation": setting.activation or "linear",  # the linear families: identity
+            # the linear families: the identity; a user's network (module): none to name
+            "activation": setting.activation or (None if setting.module else "linear"),
             "depth": setting.depth, "width": setting.width, "init": setting.init,
             "data": setting.data, "target": setting.target, "n": setting.n, "d": setting.d,
             "noise": setting.noise, "seeds": len(train["seeds"]),
@@ -240,10 +248,10 @@ def _rows(trial: Any, setting: Setting, train: dict, layers: int) -> list[dict[s
                    surrogate_diverged=surrogate_at is not None and t + 1 >= surrogate_at)
         row.update({f"eta{l + 1}": (rates[l] if l < len(rates) else None)
                     for l in range(layers)})
-        for column in LOSS_COLUMNS + ["loss_theory", "theory"]:
-            values = result.get(column)
+        for column in LOSS_COLUMNS + METRIC_COLUMNS + ["loss_theory", "theory"]:
+            values = result.get(column)  # metrics: absent where the family has none
             row[column] = None if values is None else _finite_or_none(values[t])
-        for column in SEED_COLUMNS:  # absent in trials recorded before per-seed values
+        for column in SEED_COLUMNS + METRIC_SEED_COLUMNS:  # absent in older trials
             values = result.get(column)
             row[column] = None if values is None else [_finite_or_none(v) for v in values[t]]
         out.append(row)
@@ -251,6 +259,6 @@ def _rows(trial: Any, setting: Setting, train: dict, layers: int) -> list[dict[s
 
 
 def _finite_or_none(value: Any) -> Any:
-    if isinstance(value, float) and value != value:  # NaN is stored as null
+    if isinstance(value, float) and math.isnan(value):  # NaN is stored as null
         return None
     return value

@@ -22,11 +22,13 @@ class ScheduleError(ValueError):
     """Rates that cannot be used as a batch of schedules."""
 
 
-def as_schedules(rates: object, layers: int, steps: int | None = None) -> Tensor:
+def as_schedules(rates: object, layers: int, steps: int | None = None,
+                 max_steps: int = MAX_STEPS) -> Tensor:
     """Validate ``rates`` into a (B, T, K) float64 tensor.
 
     Accepts (B, T, K), or (B, K) together with ``steps`` for rates that repeat at every
-    step, like the published experiments. ``steps`` with (B, T, K) rates must equal T.
+    step, like the published experiments. ``steps`` with (B, T, K) rates must equal T,
+    and T must not exceed ``max_steps`` (the family's :attr:`Family.max_steps`).
     """
     import torch
 
@@ -43,8 +45,8 @@ def as_schedules(rates: object, layers: int, steps: int | None = None) -> Tensor
         raise ScheduleError(
             f"schedules must have shape (schedules, steps, layers), got {tuple(out.shape)}; "
             "pass (schedules, layers) together with steps= for constant rates")
-    if out.shape[1] > MAX_STEPS:
-        raise ScheduleError(f"schedules have {out.shape[1]} steps; at most {MAX_STEPS} are "
+    if out.shape[1] > max_steps:
+        raise ScheduleError(f"schedules have {out.shape[1]} steps; at most {max_steps} are "
                             "supported")
     if out.shape[2] != layers:
         raise ScheduleError(f"schedules have {out.shape[2]} rates per step but the network "

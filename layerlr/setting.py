@@ -1,5 +1,5 @@
 """The experimental setting: which network, which data, which target (SPEC sections 1-3,
-10).
+10, 13).
 
 A :class:`Setting` is a plain frozen value. It travels to Ray workers, into Optuna user
 attributes and into Parquet columns, so it holds only strings and numbers. What each
@@ -38,13 +38,14 @@ class Setting:
     ``d`` and ``n`` default to the width, as in the paper (SPEC section 9).
     """
 
-    family: str = "matrix"  # "matrix" (depth 2, SPEC 1), "readout" (depth >= 3) or "mlp"
+    family: str = "matrix"  # "matrix" (depth 2, SPEC 1), "readout" (depth >= 3), "mlp", "module"
     depth: int = 2  # matrices in the product, the readout vector a included
     width: int = 1000  # h
     d: int | None = None  # input dimension; None means h (a real data set's own d)
     n: int | None = None  # training samples; None means h (real data: rows - test_size)
-    init: str = "orthogonal"  # SPEC section 3
-    data: str = "whitened"  # SPEC section 2; "digits" | "diabetes" for the mlp family
+    init: str | None = None  # SPEC section 3; None: orthogonal (module: its own init)
+    data: str = "whitened"  # SPEC section 2; "digits" | "diabetes" for the mlp family;
+    # module family: "mnist1d" | "digits" | "modular-addition" | "FILE.py:load" (SPEC 13)
     target: str | None = None  # matrix: orthogonal | gaussian; readout: gaussian | sphere;
     # mlp: gaussian | sphere (a linear teacher beta) | teacher (a network); None picks the
     # published choice: orthogonal (matrix), gaussian (readout, mlp); real data: no target
@@ -52,6 +53,13 @@ class Setting:
     test_size: int | None = None  # m, inputs of the empirical test set; None means 500
     # (real data: held-out rows, a quarter of the data set)
     activation: str | None = None  # mlp family only: relu | tanh | gelu | linear (SPEC 10)
+    # the module family only (SPEC 13):
+    module: str | None = None  # "FILE.py:build" (absolute path) or "package.module:build"
+    loss: str | None = None  # "mse" | "cross_entropy" (built-in data: cross_entropy)
+    groups: tuple[tuple[str, str], ...] | None = None  # (name, regex) pairs, first match
+    # wins; None: one group per direct child module that holds parameters
+    optimizer: str | None = None  # "sgd" (default) | "adam"
+    batch_size: int | None = None  # rows of each step's batch; None: every training row
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import optuna
 import pandas as pd
 import pytest
@@ -144,3 +146,36 @@ def test_activation_column_and_datasets_without_it_ask_for_a_rebuild(tmp_path):
     pq.write_table(old.empty_table(), folder / "part-000000-000000-x.parquet")
     with pytest.raises(parquet.ResultsError, match="no activation.*layerlr rebuild"):
         parquet.dataset_layers(tmp_path / "b", 2)
+
+
+def test_accuracy_columns_hold_a_module_trials_values_and_null_elsewhere(tmp_path):
+    module = Setting(family="module", module="layerlr.zoo.mnist1d_cnn:build", data="mnist1d",
+                     width=4, depth=3)
+    accurate = trial(0, 0.4)
+    result = parquet.trial_result(accurate)
+    result.update(accuracy=[0.25, 0.75], accuracy_se=[0.05, float("nan")],
+                  accuracy_seeds=[[0.2, 0.3], [0.75, float("nan")]])
+    accurate.user_attrs["result"] = json.dumps(result)
+    parquet.write(tmp_path, "s", "cnn", module, TRAIN, [accurate], 4, set())
+    parquet.write(tmp_path, "s", "L3-h8", SETTING, TRAIN, [trial(0, 0.4)], 4, set())
+    frame = pd.read_parquet(tmp_path / "trials").sort_values(["cell", "step"])
+    cnn = frame[frame.cell == "cnn"]
+    assert cnn.accuracy.tolist() == [0.25, 0.75]
+    assert cnn.accuracy_se.iloc[0] == 0.05 and pd.isna(cnn.accuracy_se.iloc[1])
+    seeds = list(cnn.accuracy_seeds.iloc[1])
+    assert seeds[0] == 0.75 and pd.isna(seeds[1])
+    assert cnn.activation.isna().all()  # a user's network has no one activation
+    readout = frame[frame.cell == "L3-h8"]
+    assert readout.accuracy.isna().all() and readout.accuracy_seeds.isna().all()
+
+
+def test_a_dataset_from_before_the_accuracy_column_asks_for_a_rebuild(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    old = pa.schema([f for f in parquet.schema(2) if not f.name.startswith("accuracy")])
+    folder = parquet.cell_dir(tmp_path, "s", "L3-h8")
+    folder.mkdir(parents=True)
+    pq.write_table(old.empty_table(), folder / "part-000000-000000-x.parquet")
+    with pytest.raises(parquet.ResultsError, match="no accuracy.*layerlr rebuild"):
+        parquet.dataset_layers(tmp_path, 2)

@@ -17,6 +17,7 @@ REGISTRY = {
     "matrix": "layerlr.families.matrix",  # SPEC 1: x^T W1 W2 / h
     "readout": "layerlr.families.readout",  # SPEC 1: x^T W1 ... W_K a / sqrt(h)
     "mlp": "layerlr.families.mlp",  # SPEC 10: the readout network with activations
+    "module": "layerlr.families.module",  # SPEC 13: any torch network, on any data
 }
 FAMILIES = tuple(REGISTRY)
 

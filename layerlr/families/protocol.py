@@ -158,6 +158,17 @@ class Family(ABC):
         data); nothing for the linear families."""
         return []
 
+    def preflight(self, setting: Setting, seeds: list[int]) -> list[str]:
+        """Problems that only making the draws of ``seeds`` finds (the user's network or
+        data: shapes, dtypes, NaN, labels), one line each; called by the study layer
+        before anything is written. May import torch and take seconds. Nothing to find
+        for the families that draw their own data."""
+        return []
+
+    def group_names(self, setting: Setting) -> tuple[str, ...]:
+        """Names of the K layers (or layer groups), in the order of the rates."""
+        return tuple(f"layer{k}" for k in range(1, self.layers(setting) + 1))
+
     def threaded(self, setting: Setting) -> bool:
         """Whether a batch's products are large enough for several threads."""
         return setting.width >= 512

@@ -16,6 +16,7 @@ INITS = ("orthogonal", "gaussian")  # SPEC 3
 SYNTHETIC = ("whitened", "gaussian")  # drawn inputs (SPEC 2)
 PROTOCOLS = ("native", "published")  # SPEC 9: a private generator, or the paper's draws
 TEST_SIZE = 500  # m, the empirical test set (SPEC 9)
+MODULE_FIELDS = ("module", "loss", "groups", "optimizer", "batch_size")  # SPEC 13 only
 
 
 def choice(name: str, value: object, allowed: tuple[str, ...], where: str = "") -> list[str]:
@@ -46,8 +47,15 @@ def linear(s: Setting) -> list[str]:
     """The linear networks take no activation (the mlp family does)."""
     if s.activation is None:
         return []
-    return [f"activation: the {s.family} family is linear and takes no activation "
-            f"(got {s.activation!r}); remove it, or use family = 'mlp'"]
+    return [(f"activation: the {s.family} family is linear and takes no activation "
+             f"(got {s.activation!r}); remove it, or use family = 'mlp'")]
+
+
+def module_only(s: Setting) -> list[str]:
+    """The fields of the module family (SPEC 13), which no other family takes."""
+    return [f"{name}: only the module family takes {name} (got {getattr(s, name)!r}); "
+            f"remove it, or use family = 'module'"
+            for name in MODULE_FIELDS if getattr(s, name) is not None]
 
 
 def drawn_data(s: Setting) -> list[str]:
@@ -63,7 +71,9 @@ def drawn_data(s: Setting) -> list[str]:
 
 
 def drawn_defaults(s: Setting, targets: tuple[str, ...]) -> dict[str, object]:
-    """d and n default to the width, m to 500 and the target to the published choice."""
+    """d and n default to the width, m to 500, the init to orthogonal and the target to
+    the published choice."""
     return {"d": s.width if s.d is None else s.d, "n": s.width if s.n is None else s.n,
+            "init": INITS[0] if s.init is None else s.init,
             "test_size": TEST_SIZE if s.test_size is None else s.test_size,
             "target": targets[0] if s.target is None else s.target}

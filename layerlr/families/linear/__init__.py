@@ -30,7 +30,7 @@ class LinearFamily(Family):
         s, out = setting, rules.sizes(setting)
         if out:
             return out
-        out += self.depth_problems(s) + rules.linear(s)
+        out += self.depth_problems(s) + rules.linear(s) + rules.module_only(s)
         out += rules.choice("init", s.init, rules.INITS)
         out += rules.choice("data", s.data, rules.SYNTHETIC, f" for the {self.name} family "
                             "(real data sets need family = 'mlp')")

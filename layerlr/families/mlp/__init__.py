@@ -38,20 +38,21 @@ class MlpFamily(Family):
         test = real.test_size if s.test_size is None else s.test_size
         n = real.rows - test if isinstance(test, int) else s.width
         return {"test_size": test, "d": real.d if s.d is None else s.d,
+                "init": rules.INITS[0] if s.init is None else s.init,
                 "n": n if s.n is None else s.n, "activation": activation}
 
     def problems(self, setting: Setting) -> list[str]:
         s, real = setting, DATASETS.get(setting.data)
         if real and isinstance(s.test_size, int) and not 1 <= s.test_size <= real.rows - 2:
-            return [f"test_size: the {s.data} data set has {real.rows} rows; hold out "
-                    f"between 1 and {real.rows - 2}, got {s.test_size}"]
+            return [(f"test_size: the {s.data} data set has {real.rows} rows; hold out "
+                     f"between 1 and {real.rows - 2}, got {s.test_size}")]
         out = rules.sizes(s)
         if out:
             return out
         if s.depth < 2:
             out.append(f"depth: the mlp family needs depth >= 2 (one trained layer and a), "
                        f"got {s.depth}")
-        out += rules.choice("activation", s.activation, ACTIVATIONS)
+        out += rules.choice("activation", s.activation, ACTIVATIONS) + rules.module_only(s)
         out += rules.choice("init", s.init, rules.INITS)
         out += rules.choice("data", s.data, DATAS)
         out += rules.noise(s)
