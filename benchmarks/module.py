@@ -45,21 +45,42 @@ from layerlr.families.module import data, network
 from layerlr.families.module.dynamics import batch_rows
 
 CASES = {
-    "cnn": {"module": "layerlr.zoo.mnist1d_cnn:build", "data": "mnist1d", "width": 25, "depth": 3,
-                "optimizer": "sgd", "batch_size": 100, "rate": 0.1},
-    "transformer": {"module": "layerlr.zoo.transformer:build", "data": "modular-addition",
-                        "width": 128, "depth": 2, "optimizer": "adam", "batch_size": 256, "rate": 1e-3},
-    "mlp": {"module": "layerlr.zoo.mnist1d_mlp:build", "data": "mnist1d", "width": 100, "depth": 3,
-                "optimizer": "sgd", "batch_size": 100, "rate": 0.1},
+    "cnn": {
+        "module": "layerlr.zoo.mnist1d_cnn:build",
+        "data": "mnist1d",
+        "width": 25,
+        "depth": 3,
+        "optimizer": "sgd",
+        "batch_size": 100,
+        "rate": 0.1,
+    },
+    "transformer": {
+        "module": "layerlr.zoo.transformer:build",
+        "data": "modular-addition",
+        "width": 128,
+        "depth": 2,
+        "optimizer": "adam",
+        "batch_size": 256,
+        "rate": 1e-3,
+    },
+    "mlp": {
+        "module": "layerlr.zoo.mnist1d_mlp:build",
+        "data": "mnist1d",
+        "width": 100,
+        "depth": 3,
+        "optimizer": "sgd",
+        "batch_size": 100,
+        "rate": 0.1,
+    },
 }
 
 
-def per_schedule_loop(setting: Setting, seeds: list[int], rates: torch.Tensor,
-                      nets: list, rows: list, device: str) -> dict[str, torch.Tensor]:
+def per_schedule_loop(
+    setting: Setting, seeds: list[int], rates: torch.Tensor, nets: list, rows: list, device: str
+) -> dict[str, torch.Tensor]:
     """The losses (S, B, T) one seed, one schedule and one run at a time."""
     s, (b, t_max, _) = len(seeds), rates.shape
-    out = {k: torch.empty(s, b, t_max) for k in ("train", "population", "surrogate",
-                                                 "accuracy")}
+    out = {k: torch.empty(s, b, t_max) for k in ("train", "population", "surrogate", "accuracy")}
     batches = batch_rows(seeds, rows[0].x.shape[0], setting.batch_size, t_max)
     for si in range(s):
         d = rows[si]
@@ -68,8 +89,11 @@ def per_schedule_loop(setting: Setting, seeds: list[int], rates: torch.Tensor,
             for signal_only in (False, True):
                 net = copy.deepcopy(nets[si])
                 groups = [{"params": ps, "lr": 0.0} for ps in _groups(net, setting)]
-                opt = (torch.optim.SGD(groups, lr=0.0) if setting.optimizer == "sgd"
-                       else torch.optim.Adam(groups, lr=0.0))
+                opt = (
+                    torch.optim.SGD(groups, lr=0.0)
+                    if setting.optimizer == "sgd"
+                    else torch.optim.Adam(groups, lr=0.0)
+                )
                 for t in range(t_max):
                     for k, g in enumerate(opt.param_groups):
                         g["lr"] = float(rates[bi, t, k])
@@ -97,8 +121,10 @@ def per_schedule_loop(setting: Setting, seeds: list[int], rates: torch.Tensor,
 def _groups(net: torch.nn.Module, setting: Setting) -> list[list]:
     layout = network.layout(net, setting.groups)
     named = dict(net.named_parameters())
-    return [[named[p] for p, g in zip(layout.params, layout.group) if g == k]
-            for k in range(layout.layers)]
+    return [
+        [named[p] for p, g in zip(layout.params, layout.group) if g == k]
+        for k in range(layout.layers)
+    ]
 
 
 def run(name: str, args: argparse.Namespace) -> dict:
@@ -106,33 +132,42 @@ def run(name: str, args: argparse.Namespace) -> dict:
     rate = spec.pop("rate")
     setting = Setting(family="module", **spec)
     seeds = list(range(1, args.seeds + 1))
-    rates = rate * (0.5 + torch.rand(args.schedules, args.steps, setting.layers,
-                                     generator=torch.Generator().manual_seed(0)))
+    rates = rate * (
+        0.5
+        + torch.rand(
+            args.schedules, args.steps, setting.layers, generator=torch.Generator().manual_seed(0)
+        )
+    )
     draws = draw(setting, seeds, "native", args.device, torch.float32)
     nets = [network.build(setting, s, torch.float32).to(args.device) for s in seeds]
     rows = [data.load(setting, s, torch.float32) for s in seeds]
     times: dict[str, list[tuple[float, float]]] = {"engine": [], "loop": []}
     for _ in range(args.repeats):  # alternately: both sides see the same load
         start = time.perf_counter(), time.process_time()
-        ev = evaluate(setting, rates, seeds, draws=draws, device=args.device,
-                      dtype=torch.float32)
+        ev = evaluate(setting, rates, seeds, draws=draws, device=args.device, dtype=torch.float32)
         _sync(args.device)
-        times["engine"].append((time.perf_counter() - start[0],
-                                time.process_time() - start[1]))
+        times["engine"].append((time.perf_counter() - start[0], time.process_time() - start[1]))
         start = time.perf_counter(), time.process_time()
         ref = per_schedule_loop(setting, seeds, rates, nets, rows, args.device)
         _sync(args.device)
-        times["loop"].append((time.perf_counter() - start[0],
-                              time.process_time() - start[1]))
+        times["loop"].append((time.perf_counter() - start[0], time.process_time() - start[1]))
     got = dict(ev.losses, accuracy=ev.metrics["accuracy"])
-    err = max(((got[k] - ref[k].double()).abs() / ref[k].double().abs().clamp_min(1e-3))
-              .max().item() for k in ref)
+    err = max(
+        ((got[k] - ref[k].double()).abs() / ref[k].double().abs().clamp_min(1e-3)).max().item()
+        for k in ref
+    )
     (engine, engine_cpu), (loop, loop_cpu) = (
-        (min(t[0] for t in times[k]), min(t[1] for t in times[k])) for k in ("engine", "loop"))
-    return {"case": f"{name} h={setting.width} b={setting.batch_size} {setting.optimizer}",
-            "schedules": args.schedules, "loop s": loop, "engine s": engine,
-            "speed-up": loop / engine, "cpu-time ratio": loop_cpu / engine_cpu,
-            "max rel diff": err}
+        (min(t[0] for t in times[k]), min(t[1] for t in times[k])) for k in ("engine", "loop")
+    )
+    return {
+        "case": f"{name} h={setting.width} b={setting.batch_size} {setting.optimizer}",
+        "schedules": args.schedules,
+        "loop s": loop,
+        "engine s": engine,
+        "speed-up": loop / engine,
+        "cpu-time ratio": loop_cpu / engine_cpu,
+        "max rel diff": err,
+    }
 
 
 def _sync(device: str) -> None:
@@ -147,14 +182,17 @@ def main() -> None:
     parser.add_argument("--schedules", type=int, default=64)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3, help="best of this many runs")
-    parser.add_argument("--cases", default="cnn,transformer",
-                        help=f"comma-separated, of {list(CASES)}")
+    parser.add_argument(
+        "--cases", default="cnn,transformer", help=f"comma-separated, of {list(CASES)}"
+    )
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rows = [run(name, args) for name in args.cases.split(",")]
-    print(f"threads={args.threads} seeds={args.seeds} steps={args.steps} float32 "
-          f"{args.device}, best of {args.repeats}")
+    print(
+        f"threads={args.threads} seeds={args.seeds} steps={args.steps} float32 "
+        f"{args.device}, best of {args.repeats}"
+    )
     print_table(rows, 34, 12)
 
 

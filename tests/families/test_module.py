@@ -52,7 +52,7 @@ def batch_stream(seed, n, b, steps):
     stream = []
     while len(stream) < steps * b:
         stream += torch.randperm(n, generator=g).tolist()
-    return [stream[t * b:(t + 1) * b] for t in range(steps)]
+    return [stream[t * b : (t + 1) * b] for t in range(steps)]
 
 
 def default_groups(net):
@@ -62,8 +62,7 @@ def default_groups(net):
     return groups + [list(c.parameters()) for c in net.children() if list(c.parameters())]
 
 
-def reference(build, data, loss, optimizer, batch, seed, rates, groups, signal_only,
-              width, depth):
+def reference(build, data, loss, optimizer, batch, seed, rates, groups, signal_only, width, depth):
     """One seed, one schedule ``rates`` (T, K): the losses after each step."""
     torch.set_default_dtype(torch.float64)
     try:
@@ -74,11 +73,17 @@ def reference(build, data, loss, optimizer, batch, seed, rates, groups, signal_o
     x, y, xt, yt = rows_of(data, seed)
     if loss == "mse":
         y, yt = y.double().reshape(len(y), -1), yt.double().reshape(len(yt), -1)
-    chosen = default_groups(net) if groups is None else [
-        [dict(net.named_parameters())[n] for n in names] for names in groups]
+    chosen = (
+        default_groups(net)
+        if groups is None
+        else [[dict(net.named_parameters())[n] for n in names] for names in groups]
+    )
     param_groups = [{"params": ps, "lr": 0.0} for ps in chosen]
-    opt = (torch.optim.SGD(param_groups, lr=0.0) if optimizer == "sgd" else
-           torch.optim.Adam(param_groups, lr=0.0, betas=(0.9, 0.999), eps=1e-8))
+    opt = (
+        torch.optim.SGD(param_groups, lr=0.0)
+        if optimizer == "sgd"
+        else torch.optim.Adam(param_groups, lr=0.0, betas=(0.9, 0.999), eps=1e-8)
+    )
     steps = rates.shape[0]
     order = batch_stream(seed, len(x), batch, steps) if batch else [list(range(len(x)))] * steps
 
@@ -114,34 +119,93 @@ def reference(build, data, loss, optimizer, batch, seed, rates, groups, signal_o
 
 
 CASES = {
-    "mlp-mnist1d-sgd-full": {"module": "layerlr.zoo.mnist1d_mlp:build", "build": mnist1d_mlp.build,
-                                 "data": "mnist1d", "width": 6, "depth": 3, "optimizer": "sgd",
-                                 "scale": 0.5},
-    "cnn-mnist1d-adam-batch": {"module": "layerlr.zoo.mnist1d_cnn:build",
-                                   "build": mnist1d_cnn.build, "data": "mnist1d", "width": 3, "depth": 3,
-                                   "optimizer": "adam", "batch_size": 50, "scale": 0.02},
-    "cnn-mnist1d-sgd-batch": {"module": "layerlr.zoo.mnist1d_cnn:build",
-                                  "build": mnist1d_cnn.build, "data": "mnist1d", "width": 3, "depth": 2,
-                                  "optimizer": "sgd", "batch_size": 64, "scale": 0.5},
-    "transformer-adam-batch": {"module": "layerlr.zoo.transformer:build",
-                                   "build": transformer.build, "data": f"{USER}:load_pairs", "width": 8,
-                                   "depth": 2, "optimizer": "adam", "batch_size": 64, "loss": "cross_entropy",
-                                   "scale": 0.01},
-    "transformer-sgd-full": {"module": "layerlr.zoo.transformer:build",
-                                 "build": transformer.build, "data": f"{USER}:load_pairs", "width": 4,
-                                 "depth": 1, "optimizer": "sgd", "loss": "cross_entropy", "scale": 1.0},
+    "mlp-mnist1d-sgd-full": {
+        "module": "layerlr.zoo.mnist1d_mlp:build",
+        "build": mnist1d_mlp.build,
+        "data": "mnist1d",
+        "width": 6,
+        "depth": 3,
+        "optimizer": "sgd",
+        "scale": 0.5,
+    },
+    "cnn-mnist1d-adam-batch": {
+        "module": "layerlr.zoo.mnist1d_cnn:build",
+        "build": mnist1d_cnn.build,
+        "data": "mnist1d",
+        "width": 3,
+        "depth": 3,
+        "optimizer": "adam",
+        "batch_size": 50,
+        "scale": 0.02,
+    },
+    "cnn-mnist1d-sgd-batch": {
+        "module": "layerlr.zoo.mnist1d_cnn:build",
+        "build": mnist1d_cnn.build,
+        "data": "mnist1d",
+        "width": 3,
+        "depth": 2,
+        "optimizer": "sgd",
+        "batch_size": 64,
+        "scale": 0.5,
+    },
+    "transformer-adam-batch": {
+        "module": "layerlr.zoo.transformer:build",
+        "build": transformer.build,
+        "data": f"{USER}:load_pairs",
+        "width": 8,
+        "depth": 2,
+        "optimizer": "adam",
+        "batch_size": 64,
+        "loss": "cross_entropy",
+        "scale": 0.01,
+    },
+    "transformer-sgd-full": {
+        "module": "layerlr.zoo.transformer:build",
+        "build": transformer.build,
+        "data": f"{USER}:load_pairs",
+        "width": 4,
+        "depth": 1,
+        "optimizer": "sgd",
+        "loss": "cross_entropy",
+        "scale": 1.0,
+    },
     "user-mse-sgd-batch-groups": {
-        "module": f"{USER}:build", "build": "build", "data": f"{USER}:load", "loss": "mse", "width": 5,
-        "depth": 3, "optimizer": "sgd", "batch_size": 7, "scale": 0.3,
+        "module": f"{USER}:build",
+        "build": "build",
+        "data": f"{USER}:load",
+        "loss": "mse",
+        "width": 5,
+        "depth": 3,
+        "optimizer": "sgd",
+        "batch_size": 7,
+        "scale": 0.3,
         "groups": (("input", r"^scale$|^body\.0\."), ("hidden", r"^body\."), ("out", ".*")),
-        "names": [["scale", "body.0.weight", "body.0.bias"], ["body.2.weight", "body.2.bias"],
-               ["head.weight", "head.bias"]]},
+        "names": [
+            ["scale", "body.0.weight", "body.0.bias"],
+            ["body.2.weight", "body.2.bias"],
+            ["head.weight", "head.bias"],
+        ],
+    },
     "user-mse-adam-full-default-groups": {
-        "module": f"{USER}:build_one", "build": "build_one", "data": f"{USER}:load_1d", "loss": "mse",
-        "width": 4, "depth": 2, "optimizer": "adam", "scale": 0.05},
+        "module": f"{USER}:build_one",
+        "build": "build_one",
+        "data": f"{USER}:load_1d",
+        "loss": "mse",
+        "width": 4,
+        "depth": 2,
+        "optimizer": "adam",
+        "scale": 0.05,
+    },
     "user-digits-cross-entropy-sgd-batch": {
-        "module": f"{USER}:build_digits", "build": "build_digits", "data": "digits", "width": 5, "depth": 2,
-        "optimizer": "sgd", "batch_size": 100, "scale": 0.5},
+        "module": f"{USER}:build_digits",
+        "build": "build_digits",
+        "data": "digits",
+        "width": 5,
+        "depth": 2,
+        "optimizer": "sgd",
+        "batch_size": 100,
+        "scale": 0.5,
+    },
 }
 
 
@@ -153,22 +217,35 @@ def test_every_loss_equals_a_per_schedule_torch_optim_loop(name):
     scale, names = case.pop("scale"), case.pop("names", None)
     setting = Setting(family="module", **case)
     seeds, steps, k = [3, 11], 3, setting.layers
-    rates = scale * torch.rand(2, steps, k, dtype=torch.float64,
-                               generator=torch.Generator().manual_seed(len(name)))
+    rates = scale * torch.rand(
+        2, steps, k, dtype=torch.float64, generator=torch.Generator().manual_seed(len(name))
+    )
     rates[1, 0, 0] = 0.0  # a group held still at step 1
     ev = evaluate(setting, rates, seeds, dtype=torch.float64)
     ce = setting.loss == "cross_entropy"
     assert set(ev.metrics) == {"accuracy"}
     for si, seed in enumerate(seeds):
         for b in range(rates.shape[0]):
-            args = (build, setting.data, setting.loss, setting.optimizer, setting.batch_size,
-                    seed, rates[b], names)
+            args = (
+                build,
+                setting.data,
+                setting.loss,
+                setting.optimizer,
+                setting.batch_size,
+                seed,
+                rates[b],
+                names,
+            )
             gd = reference(*args, False, setting.width, setting.depth)
             sur = reference(*args, True, setting.width, setting.depth)
             for t in range(steps):
                 got = {k: ev.losses[k][si, b, t].item() for k in ev.losses}
-                want = {"train": gd[t]["train"], "population": gd[t]["held_out"],
-                        "empirical": gd[t]["held_out"], "surrogate": sur[t]["held_out"]}
+                want = {
+                    "train": gd[t]["train"],
+                    "population": gd[t]["held_out"],
+                    "empirical": gd[t]["held_out"],
+                    "surrogate": sur[t]["held_out"],
+                }
                 for key, value in want.items():
                     assert got[key] == pytest.approx(value, rel=1e-6, abs=0), (key, si, b, t)
                 accuracy = ev.metrics["accuracy"][si, b, t].item()

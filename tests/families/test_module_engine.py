@@ -17,7 +17,13 @@ USER = Path(__file__).with_name("user_network.py")
 
 
 def small(**kw):
-    kw = {"module": f"{USER}:build", "data": f"{USER}:load", "loss": "mse", "width": 3, "depth": 2} | kw
+    kw = {
+        "module": f"{USER}:build",
+        "data": f"{USER}:load",
+        "loss": "mse",
+        "width": 3,
+        "depth": 2,
+    } | kw
     return Setting(family="module", **kw)
 
 
@@ -62,7 +68,7 @@ def test_a_diverging_schedule_is_cut_and_the_others_kept(optimizer):
     if optimizer == "sgd":  # Adam's steps are bounded by the rate: it need not diverge
         assert (ev.diverged_at[:, 1] > 0).all()
         at = int(ev.diverged_at[0, 1])
-        assert ev.losses["population"][0, 1, at - 1:].isnan().all()
+        assert ev.losses["population"][0, 1, at - 1 :].isnan().all()
 
 
 def test_chunks_give_the_same_losses_as_one_batch():
@@ -82,11 +88,17 @@ def test_default_groups_and_names():
     listed = small(groups=[["a", "^scale$"], ["b", ".*"]])  # lists, as JSON gives them
     assert listed.groups == (("a", "^scale$"), ("b", ".*")) and listed.layers == 2
     assert Setting(**listed.to_dict()) == listed
-    cnn = Setting(family="module", module="layerlr.zoo.mnist1d_cnn:build", data="mnist1d",
-                  width=4, depth=3)
+    cnn = Setting(
+        family="module", module="layerlr.zoo.mnist1d_cnn:build", data="mnist1d", width=4, depth=3
+    )
     assert family("module").group_names(cnn) == ("conv1", "conv2", "conv3", "linear")
     assert family("module").cell_prefix(cnn) == ["mnist1d_cnn", "mnist1d"]
     assert family("module").cell_prefix(s) == ["user_network", "user_network"]
-    tf = Setting(family="module", module="layerlr.zoo.transformer:build",
-                 data="modular-addition", width=8, depth=2)
+    tf = Setting(
+        family="module",
+        module="layerlr.zoo.transformer:build",
+        data="modular-addition",
+        width=8,
+        depth=2,
+    )
     assert family("module").group_names(tf) == ("embed", "block1", "block2", "head")

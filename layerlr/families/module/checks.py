@@ -34,7 +34,7 @@ def preflight(setting: Setting, seeds: list[int]) -> list[str]:
     try:
         for signal_only in (False, True):
             dyn.prepare(draws, signal_only, 1)
-    except Exception as err:  # noqa: BLE001  (the user's forward may raise anything)
+    except Exception as err:
         return [(f"module: the network cannot run batched under torch.func (vmap over "
                  f"stacked parameters, grad): {type(err).__name__}: {one_line(err)}; "
                  f"{UNBATCHABLE}")]

@@ -67,16 +67,22 @@ class ModuleDraw:
         return self.x.shape[1]
 
 
-def draw(setting: Setting, seeds: list[int], protocol: str = "native",
-         device: str | torch.device = "cpu", dtype: torch.dtype = torch.float64
-         ) -> ModuleDraw:
+def draw(
+    setting: Setting,
+    seeds: list[int],
+    protocol: str = "native",
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float64,
+) -> ModuleDraw:
     """Every seed's network and checked data (see :class:`ModuleDraw` for shapes).
     ModuleError: anything :mod:`.network` or :mod:`.data` refuses, or networks / data
     whose shapes differ between seeds."""
     if protocol != "native":
-        raise ModuleError(f"protocol: the module family's init is the module's own under "
-                          f"torch.manual_seed(seed) (SPEC 13); use protocol = 'native', "
-                          f"not {protocol!r}")
+        raise ModuleError(
+            f"protocol: the module family's init is the module's own under "
+            f"torch.manual_seed(seed) (SPEC 13); use protocol = 'native', "
+            f"not {protocol!r}"
+        )
     nets = [network.build(setting, s, dtype) for s in seeds]
     layout = network.layout(nets[0], setting.groups)
     data = [rows.load(setting, s, dtype) for s in seeds]
@@ -85,8 +91,10 @@ def draw(setting: Setting, seeds: list[int], protocol: str = "native",
     _same_shapes(nets, data, seeds, setting)
     batch = setting.batch_size
     if batch is not None and batch > data[0].x.shape[0]:
-        raise ModuleError(f"batch_size: {batch} rows per step, but {rows.source(setting, seeds[0])} "
-                          f"has {data[0].x.shape[0]} training rows; lower batch_size")
+        raise ModuleError(
+            f"batch_size: {batch} rows per step, but {rows.source(setting, seeds[0])} "
+            f"has {data[0].x.shape[0]} training rows; lower batch_size"
+        )
     trained = set(layout.params)
 
     def stack(tensors: list[Tensor]) -> Tensor:
@@ -96,12 +104,26 @@ def draw(setting: Setting, seeds: list[int], protocol: str = "native",
     states = [dict(n.named_parameters()) | dict(n.named_buffers()) for n in nets]
     params = {k: stack([s[k] for s in states]) for k in layout.params}
     fixed = {k: stack([s[k] for s in states]) for k in states[0] if k not in trained}
-    x, y, x_test, y_test = (stack([getattr(d, k) for d in data])
-                            for k in ("x", "y", "x_test", "y_test"))
-    return ModuleDraw(nets[0].to(device), params, fixed, dict(zip(layout.params, layout.group)),
-                      x, y, x_test, y_test, signal(y, setting.loss, outputs, dtype),
-                      list(seeds), setting.loss, setting.optimizer, batch, outputs,
-                      pass_schedules(setting, len(seeds), x.shape[1], torch.device(device)))
+    x, y, x_test, y_test = (
+        stack([getattr(d, k) for d in data]) for k in ("x", "y", "x_test", "y_test")
+    )
+    return ModuleDraw(
+        nets[0].to(device),
+        params,
+        fixed,
+        dict(zip(layout.params, layout.group)),
+        x,
+        y,
+        x_test,
+        y_test,
+        signal(y, setting.loss, outputs, dtype),
+        list(seeds),
+        setting.loss,
+        setting.optimizer,
+        batch,
+        outputs,
+        pass_schedules(setting, len(seeds), x.shape[1], torch.device(device)),
+    )
 
 
 def pass_schedules(setting: Setting, seeds: int, rows: int, device: torch.device) -> int:
@@ -130,21 +152,26 @@ def signal(y: Tensor, loss: str, outputs: int, dtype: torch.dtype) -> Tensor:
     return 1.0 / outputs - onehot
 
 
-def _same_shapes(nets: list[nn.Module], data: list[rows.Data], seeds: list[int],
-                 setting: Setting) -> None:
+def _same_shapes(
+    nets: list[nn.Module], data: list[rows.Data], seeds: list[int], setting: Setting
+) -> None:
     """Every seed's network and rows must have the first seed's shapes (they are stacked)."""
+
     def shapes(net: nn.Module) -> dict[str, tuple]:
-        return {k: tuple(v.shape) for k, v in (*net.named_parameters(),
-                                                 *net.named_buffers())}
+        return {k: tuple(v.shape) for k, v in (*net.named_parameters(), *net.named_buffers())}
 
     for net, d, s in zip(nets[1:], data[1:], seeds[1:]):
         if shapes(net) != shapes(nets[0]):
-            raise ModuleError(f"module: the networks of seeds {seeds[0]} and {s} have "
-                              "different parameters; build() must make the same network "
-                              "for every seed")
+            raise ModuleError(
+                f"module: the networks of seeds {seeds[0]} and {s} have "
+                "different parameters; build() must make the same network "
+                "for every seed"
+            )
         for k in ("x", "y", "x_test", "y_test"):
             a, b = getattr(data[0], k), getattr(d, k)
             if a.shape != b.shape:
-                raise ModuleError(f"data: {rows.source(setting, s)} gives {k} of shape "
-                                  f"{tuple(b.shape)}, but {rows.source(setting, seeds[0])} "
-                                  f"{tuple(a.shape)}; every seed needs the same shapes")
+                raise ModuleError(
+                    f"data: {rows.source(setting, s)} gives {k} of shape "
+                    f"{tuple(b.shape)}, but {rows.source(setting, seeds[0])} "
+                    f"{tuple(a.shape)}; every seed needs the same shapes"
+                )

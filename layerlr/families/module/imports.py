@@ -121,7 +121,7 @@ def _import(path: str | None, package: str | None, key: str) -> Any:
                 _fail(f"{key}: no module named {err.name!r} can be imported (on {_host()}); "
                       "install it, or name a FILE.py by its path")
             _fail(f"{key}: importing {package} raised ModuleNotFoundError: {one_line(err)}")
-        except Exception as err:  # noqa: BLE001  (importing user code)
+        except Exception as err:
             _fail(f"{key}: importing {package} raised {type(err).__name__}: {one_line(err)}")
     if not Path(path).is_file():
         _fail(f"{key}: the file {path} does not exist (on {_host()}); check the path")
@@ -131,7 +131,7 @@ def _import(path: str | None, package: str | None, key: str) -> Any:
     sys.modules[name] = owner  # dataclasses and pickling look the module up by name
     try:
         spec.loader.exec_module(owner)
-    except Exception as err:  # noqa: BLE001  (importing user code)
+    except Exception as err:
         del sys.modules[name]
         _fail(f"{key}: importing {path} raised {type(err).__name__}: {one_line(err)}")
     return owner
