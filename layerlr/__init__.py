@@ -1,9 +1,11 @@
-"""layerlr: distributed studies of layer-wise learning rates in deep linear networks,
-and in nonlinear ones (the mlp family, SPEC 10).
+"""layerlr: distributed studies of layer-wise learning rates: in deep linear networks
+(SPEC 1-12), in nonlinear ones (the mlp family, SPEC 10), and in any torch network on any
+data (the module family, SPEC 13).
 
-The engine (:func:`evaluate`) runs exact batched gradient descent of the networks of
-SPEC.md; the study layer (:func:`run_study`) searches schedules with Optuna and spreads
-them over Ray; :func:`read_results` reads the Parquet dataset a study writes.
+The engine (:func:`evaluate`) runs batched gradient descent of the networks of SPEC.md
+(exact for the linear families, by torch.func for any module); the study layer
+(:func:`run_study`) searches schedules with Optuna and spreads them over Ray;
+:func:`read_results` reads the Parquet dataset a study writes.
 
 Names are imported on first use, so that ``layerlr --help`` and study-file checks do
 not pay for importing torch, Ray or Optuna.
