@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from layerlr.report import curvature, figures, verdicts
+from layerlr.report.baselines import baseline_gains
 from layerlr.report.best import best_schedules, budget_exponent, carry_over, width_scaling
 from layerlr.report.confirm import SUFFIX
 from layerlr.report.data import StudyResults, load, seed_values
@@ -83,9 +84,12 @@ def analyse_study(study: StudyResults, fresh: dict[str, pd.DataFrame],
         cells.append(analyse_cell(cell, rows, study, fresh.get(cell)))
     corr, tests = verdicts.correct(cells)
     claims, opened = verdicts.claims(cells, corr, tests)
+    steps = study.objective_steps
     return StudyReport(study, cells, width_scaling([b for c in cells for b in c.best]),
                        carry_over(todo, study.objective), claims=claims, tests=tests, open=opened,
-                       correction=corr if tests else None, gap_fits=gap_fits(cells))
+                       correction=corr if tests else None, gap_fits=gap_fits(cells),
+                       baselines=baseline_gains(todo, study.objective,
+                                                steps[-1] if steps else None))
 
 
 def analyse_cell(cell: str, rows: pd.DataFrame, study: StudyResults,

@@ -38,6 +38,7 @@ class StudyResults:
     config: StudyConfig | None = None
     state: StudyState | None = None
     notes: list[str] = field(default_factory=list)  # what could not be read, and why
+    groups: dict[str, list[str]] = field(default_factory=dict)  # cell -> its rates' names
 
     @property
     def objective(self) -> str:
@@ -169,6 +170,8 @@ def _attach_storage(s: StudyResults, url: str) -> None:
         study = optuna.load_study(study_name=name, storage=store)
         if s.config is None and study.user_attrs.get("config"):
             s.config = StudyConfig.from_identity(s.name, study.user_attrs["config"])
+        if study.user_attrs.get("groups"):
+            s.groups[split_name(name)[1]] = list(study.user_attrs["groups"])
         for t in study.get_trials(deepcopy=False):
             counts[t.state.name] = counts.get(t.state.name, 0) + 1
         held = study.user_attrs.get("driver")

@@ -16,7 +16,7 @@ from layerlr.report import verdict_tables
 from layerlr.report.gaps import FIT_T, PARTS
 from layerlr.report.records import Estimate, StudyReport
 from layerlr.report.stats import CONFIDENCE
-from layerlr.report.text import ci, num, pm, table
+from layerlr.report.text import ci, num, p_value, pm, table
 
 
 def render(results: Path, out: Path, reports: list[StudyReport]) -> str:
@@ -36,9 +36,10 @@ def _study(r: StudyReport, out: Path) -> list[str]:
     lines = [f"## Study `{s.name}`", "", *_state(r), ""]
     lines += [f"Objective: {s.objective} loss. Budget exponents: B = {s.scale:g} h^alpha.", ""]
     lines += [f"> {note}" for note in s.notes] + ([""] if s.notes else [])
+    lines += _groups(r)
     lines += verdict_tables.verdicts(r) + verdict_tables.curvatures(r)
     lines += verdict_tables.confirmed(r) + verdict_tables.open_tests(r)
-    lines += _gaps(r) + _gap_fits(r) + _best(r) + _carry(r) + _scaling(r)
+    lines += _gaps(r) + _gap_fits(r) + _best(r) + _baselines(r) + _carry(r) + _scaling(r)
     lines += ["### Figures", ""]
     lines += [f"![{f.stem}]({os.path.relpath(f, out)})" for f in r.figures] + [""]
     return lines
@@ -59,6 +60,40 @@ def _state(r: StudyReport) -> list[str]:
         return [(f"**Interrupted** with {left} trials unfinished ({counts}): `layerlr run` "
                  f"resumes it; this report covers the {usable} usable trials.")]
     return [f"Finished: {counts}; {usable} usable trials (complete, not diverged)."]
+
+
+def _groups(r: StudyReport) -> list[str]:
+    """The rates' names where a cell's groups are not plain layers (the module family)."""
+    named = {c: g for c, g in r.study.groups.items()
+             if g != [f"layer{k}" for k in range(1, len(g) + 1)]}
+    if not named:
+        return []
+    by_names: dict[tuple[str, ...], list[str]] = {}
+    for cell, names in sorted(named.items()):
+        by_names.setdefault(tuple(names), []).append(cell)
+    return ["Rates eta1 ... etaK are those of the groups, in order:", "",
+            *(f"- {', '.join(names)} ({len(cells)} cells: {', '.join(cells)})"
+              for names, cells in by_names.items()), ""]
+
+
+def _baselines(r: StudyReport) -> list[str]:
+    if not r.baselines:
+        return []
+    rows = [[b.cell, b.baseline, b.step, b.gain.n, f"{num(b.loss)} (trial {b.trial})",
+             f"{num(b.baseline_loss)} (trial {b.baseline_trial})",
+             ci(Estimate(b.gain.mean, b.gain.se, b.gain.n)), num(b.gain.t, 3),
+             p_value(b.gain.p)] for b in r.baselines]
+    return table("Search against baselines",
+                  "Each searched cell's best schedule against the best of the baselines "
+                  "searched beside it (single: one rate for every group; decay: eta_k = "
+                  "base decay^(K − k)), at the objective step: the gain is the baseline's "
+                  f"{r.study.objective} loss minus the search's, paired over seeds, mean ± "
+                  "standard error [95% t interval], t and two-sided p with seeds − 1 "
+                  "degrees of freedom (not corrected for the number of rows). A gain above 0 "
+                  "means the per-group search beat the baseline; both winners are minima of "
+                  "noisy searches.",
+                  ["cell", "baseline", "step", "seeds", "search's best", "baseline's best",
+                   "gain", "t", "p"], rows)
 
 
 def _gaps(r: StudyReport) -> list[str]:

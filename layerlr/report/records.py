@@ -245,6 +245,21 @@ class CarryOver:
     seeds: int = 0  # the seeds both are over
 
 
+@dataclass(frozen=True)
+class BaselineGain:
+    """A searched cell's best schedule against a baseline's best (SPEC 13), paired over
+    seeds at the objective step (see :mod:`.baselines`)."""
+
+    cell: str  # the searched cell
+    baseline: str  # "single" or "decay"
+    step: int
+    trial: int  # the search's best trial ...
+    loss: float  # ... and its loss, mean over seeds
+    baseline_trial: int
+    baseline_loss: float
+    gain: TTest  # baseline loss minus the search's, per seed
+
+
 @dataclass
 class CellReport:
     cell: str
@@ -262,6 +277,7 @@ class StudyReport:
     cells: list[CellReport]
     scaling: list[Scaling]
     carry: list[CarryOver] = field(default_factory=list)  # winners at other objective steps
+    baselines: list[BaselineGain] = field(default_factory=list)  # the search against them
     figures: list[Path] = field(default_factory=list)
     claims: list[Claim] = field(default_factory=list)
     tests: list[BudgetTest] = field(default_factory=list)  # every measured test

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from layerlr.families import family
 from layerlr.results import ResultsError, dataset_layers
 from layerlr.study.cellrun import CellRun
 from layerlr.study.config import StudyConfig
@@ -52,6 +53,7 @@ def run_study(cfg: StudyConfig, results: str | Path, storage: str | None = None,
     results = Path(results)
     check_results_dir(results)
     spec = resolve(results, storage)
+    check_networks(cfg)
     nodes = connect(address) if address else [local_node()]
     check_fits(cfg, nodes)
     try:  # the first thing written
@@ -133,6 +135,22 @@ def _reachable(address: str) -> None:
                            f"{getattr(err, 'reason', None) or err}") from None
 
 
+def check_networks(cfg: StudyConfig) -> None:
+    """Build and check what only making the draws finds (a user's network and data, SPEC
+    13: shapes, dtypes, NaN, labels, one batched gradient), for every cell's setting
+    and seed, before anything is written. Raises :class:`PlanError` naming the key."""
+    if not cfg.train.measure:
+        return
+    checked = set()
+    for cell in cfg.cells():
+        if cell.setting in checked:
+            continue
+        checked.add(cell.setting)
+        problems = family(cell.setting.family).preflight(cell.setting, list(cfg.train.seeds))
+        if problems:
+            raise PlanError(f"model.{problems[0]} (cell {cell.name})")
+
+
 def check_fits(cfg: StudyConfig, nodes: list[dict]) -> None:
     """Refuse resources the cluster cannot provide and cells that cannot fit in memory.
 
@@ -160,5 +178,6 @@ def check_fits(cfg: StudyConfig, nodes: list[dict]) -> None:
                 "test_size, use fewer seeds, or fewer workers per node")
 
 
-__all__ = ["ClusterError", "ResultsPathError", "check_fits", "check_results_dir", "connect",
+__all__ = ["ClusterError", "ResultsPathError", "check_fits", "check_networks", "check_results_dir",
+           "connect",
            "run_study"]

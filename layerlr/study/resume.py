@@ -19,6 +19,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from layerlr.families import family
 from layerlr.results import ResultsError, cell_dir, cell_trials, should_export, study_dir, write
 from layerlr.study.cellrun import CellRun
 from layerlr.study.config import Cell, StudyConfig
@@ -66,6 +67,9 @@ def open_cell(store, cfg: StudyConfig, cell: Cell, results: Path, owner: str, la
                                 direction="minimize", load_if_exists=True)
     if "config" not in study.user_attrs:
         study.set_user_attr("config", cfg.identity())
+    if "groups" not in study.user_attrs:  # the rates' names, eta1 ... etaK (SPEC 13)
+        study.set_user_attr("groups", list(family(cell.setting.family).group_names(
+            cell.setting)))
     claim(study, owner)
     grid = cfg.search.is_diagonal and cfg.search.sampler == "grid"
     target = len(diagonal_points(cfg, cell)) if grid else cfg.search.n_trials

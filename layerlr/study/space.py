@@ -60,19 +60,51 @@ def suggest(trial: Any, cfg: StudyConfig, cell: Cell) -> list[list[float]]:
         _, rates = points[trial.suggest_int("point", 0, len(points) - 1)]
         equal = [sum(rates) / k] * k
         return [list(rates) if swept else equal for swept in swept_steps(cfg)]
+    if cell.baseline is not None:
+        return [baseline(trial, cfg, cell)] * cfg.train.steps
     phases = max(phase_of_step(cfg)) + 1
     rows = []
     for j in range(1, phases + 1):
         if cfg.search.rates == "free":
-            lo, hi = cfg.search.exponent or family(cell.setting.family).default_exponent
-            rows.append([h ** trial.suggest_float(f"exponent_p{j}_l{l}", lo, hi)
-                         for l in range(1, k + 1)])
+            rows.append([free_rate(trial, f"p{j}_l{l}", cfg, cell) for l in range(1, k + 1)])
         else:
             lo, hi = cfg.search.alpha or family(cell.setting.family).default_alpha
             budget = cfg.search.scale * h ** trial.suggest_float(f"alpha_p{j}", lo, hi)
             breaks = [trial.suggest_float(f"split_p{j}_l{l}", 0.0, 1.0) for l in range(1, k)]
             rows.append([budget * f for f in simplex(breaks)])
     return [list(rows[p]) for p in phase_of_step(cfg)]
+
+
+def free_rate(trial: Any, suffix: str, cfg: StudyConfig, cell: Cell) -> float:
+    """One free rate: log-uniform in ``search.rate`` (parameter ``rate_<suffix>``), else
+    h^e with e uniform in ``search.exponent`` (``exponent_<suffix>``)."""
+    if cfg.search.rate is not None:
+        return trial.suggest_float(f"rate_{suffix}", *cfg.search.rate, log=True)
+    lo, hi = cfg.search.exponent or family(cell.setting.family).default_exponent
+    return cell.width ** trial.suggest_float(f"exponent_{suffix}", lo, hi)
+
+
+DECAY = (0.1, 1.0)  # the layer-wise decay factors a "decay" baseline searches
+
+
+def baseline(trial: Any, cfg: StudyConfig, cell: Cell) -> list[float]:
+    """A baseline's K rates, the same at every step (SPEC 13).
+
+    ``single``: one rate for every group; ``decay``: eta_k = base * decay^(K - k), the
+    last group (nearest the output) at ``base``, decay uniform in :data:`DECAY`. The
+    rate (``base``) is a free rate of the study's range (:func:`free_rate`), or with
+    ``rates = "budget"`` the equal split B / K of B = scale h^alpha.
+    """
+    k = cell.setting.layers
+    if cfg.search.rates == "free" or cfg.search.rate is not None:
+        rate = free_rate(trial, "base", cfg, cell)
+    else:
+        lo, hi = cfg.search.alpha or family(cell.setting.family).default_alpha
+        rate = cfg.search.scale * cell.width ** trial.suggest_float("alpha_base", lo, hi) / k
+    if cell.baseline == "single":
+        return [rate] * k
+    decay = trial.suggest_float("decay", *DECAY)
+    return [rate * decay ** (k - l) for l in range(1, k + 1)]
 
 
 def simplex(uniforms: list[float]) -> list[float]:

@@ -43,6 +43,9 @@ def best_table(url: str, study: str | None = None, top: int = 3) -> str:
         done = sorted((t for t in s.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))),
                       key=lambda t: t.value)[:top]
         out.append(f"{s.study_name}")
+        groups = s.user_attrs.get("groups")
+        if groups:  # the rates' order, eta1 ... etaK (stored by the run)
+            out.append("  rates of: " + "  ".join(groups))
         for t in done:
             out.append(f"  trial {t.number:>5}  value {t.value:.6g}")
             out += _schedule_lines(trial_result(t)["schedule"])

@@ -60,7 +60,7 @@ def with_(section: str, **values):
     (with_("search", rates="free", exponent=[1, 400]), "search.exponent (width 16): the larg"),
     (with_("search", sampler="grid", diagonal_alpha=[400.0]), "search.diagonal_alpha (width"),
     (with_("resources", cpus_per_worker=0.0001), "resources.cpus_per_worker: must be >= 0.5"),
-    (with_("train", steps=101), "train.steps: must be <= 100"),
+    (with_("train", steps=101), "train.steps: the readout family takes at most 100 steps"),
     (with_("model", family="mlp", activation="softplus"), "model.activation: 'softplus' is not"),
     (with_("model", activation="relu"), "model.activation: only family = \"mlp\""),
     (with_("model", family="readout", activation="linear"),

@@ -10,7 +10,7 @@ Ray, Optuna or torch, or does maths.
 from __future__ import annotations
 
 from layerlr.study.config.checks import MAX_CELLS, MAX_GRID_POINTS
-from layerlr.study.config.facts import DEFAULT_ALPHA
+from layerlr.study.config.facts import BASELINES, DEFAULT_ALPHA
 from layerlr.study.config.fields import NAME
 from layerlr.study.config.model_tables import MAX_DEPTH
 from layerlr.study.config.problems import StudyFileError
@@ -40,6 +40,7 @@ from layerlr.study.config.tables import (
 )
 
 __all__ = [
+    "BASELINES",
     "DEFAULT_ALPHA",
     "DIAGONAL_GRIDS",
     "DIAGONAL_STEPS",

@@ -55,6 +55,9 @@ def across_cells(cfg: StudyConfig, earlier: bool) -> list[str]:
     return out
 
 
+TRAIN_FIELDS = ("optimizer", "batch_size")  # a Setting's fields from [train] (SPEC 13)
+
+
 def _where(cfg: StudyConfig, i: int) -> str:
     return f"model[{i + 1}]" if len(cfg.models) > 1 else "model"
 
@@ -66,7 +69,7 @@ def _settings(cfg: StudyConfig) -> Iterator[tuple[int, int, int, Setting]]:
             for depth in model.depths:
                 for width in model.widths:
                     try:
-                        setting = model.setting(depth, width, act)
+                        setting = model.setting(depth, width, act, cfg.train)
                     except SettingError:
                         continue
                     for step in cfg.objective_steps:
@@ -81,13 +84,18 @@ def _cells(cfg: StudyConfig) -> list[str]:
             for depth in model.depths:
                 for width in model.widths:
                     try:
-                        setting = model.setting(depth, width, act)
+                        setting = model.setting(depth, width, act, cfg.train)
                     except SettingError as err:
                         for line in err.problems:
                             field, _, rest = line.partition(": ")
-                            out.append(f"{_where(cfg, i)}.{field} (cell depth={depth}, "
+                            table = "train" if field in TRAIN_FIELDS else _where(cfg, i)
+                            out.append(f"{table}.{field} (cell depth={depth}, "
                                        f"width={width}): {rest}")
                         continue
+                    most = family(setting.family).max_steps
+                    if cfg.train.steps > most:
+                        out.append(f"train.steps: the {setting.family} family takes at most "
+                                   f"{most} steps (got {cfg.train.steps}); lower it")
                     if cfg.search.is_diagonal and setting.layers < 2:
                         out.append(f"{_where(cfg, i)}.depth: a diagonal sweep splits a budget "
                                    "over at least two trained layers; use depth >= 3 (got "
@@ -125,6 +133,8 @@ def _largest_rate(search: SearchSpec, width: int, name: str) -> tuple[str | None
         return "diagonal_alpha", power(max(alphas), search.scale) if alphas else 0.0
     if search.diagonal is not None:
         return None, None
+    if search.rate is not None and search.rates == "free":
+        return "rate", search.rate[1]
     if search.rates == "free":
         return "exponent", power((search.exponent or family(name).default_exponent)[1])
     return "alpha", power((search.alpha or family(name).default_alpha)[1], search.scale)

@@ -11,11 +11,16 @@ from __future__ import annotations
 from layerlr.families import FAMILIES, family
 from layerlr.families.mlp.choices import ACTIVATIONS, DATAS
 from layerlr.families.mlp.datasets import DATASETS
+from layerlr.families.module import LOSSES, OPTIMIZERS
 from layerlr.families.rules import PROTOCOLS
 from layerlr.setting import INITS, MAX_STEPS, Setting, SettingError
 
 __all__ = [
     "ACTIVATIONS",
+    "BASELINES",
+    "LOSSES",
+    "OPTIMIZERS",
+    "STEPS_ANY",
     "DATAS",
     "DATASETS",
     "DEFAULT_ALPHA",
@@ -33,6 +38,9 @@ __all__ = [
 ]
 
 TARGETS = {name: family(name).targets for name in FAMILIES}
+STEPS_ANY = max(family(name).max_steps for name in FAMILIES)  # the most any family takes
+BASELINES = ("single", "decay")  # searched beside a module study's cells (SPEC 13)
+
 # Budget exponents alpha with B = scale * h^alpha that bracket the SPEC 8 regimes.
 DEFAULT_ALPHA = {name: family(name).default_alpha for name in FAMILIES}
 LINEAR_FAMILIES = ("matrix", "readout")  # SPEC 1: a table without a family is one of them

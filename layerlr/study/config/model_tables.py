@@ -8,6 +8,7 @@ holds its family's keys and rules, so a new family is one class and one line in
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -27,6 +28,7 @@ from layerlr.study.config.facts import (
     INITS,
     LINEAR_FAMILIES,
     LINEAR_TARGETS,
+    LOSSES,
     TARGETS,
 )
 from layerlr.study.config.fields import (
@@ -113,9 +115,33 @@ class MlpTable(ModelTable):
         return self
 
 
+class ModuleTable(BaseModel):
+    """Any torch network on any data (SPEC 13): the user's builder and loader."""
+
+    model_config = STRICT
+
+    family: Literal["module"] = Field(description="Any torch network (SPEC 13)")
+    depth: ints(1, MAX_DEPTH, repeat="depths repeat; list each once") = Field(description=(
+        "Passed to build(width=, depth=); a list makes a cell per value"))
+    width: ints(1, repeat="widths repeat; list each once") = Field(description=(
+        "Passed to build(width=, depth=); a list makes a cell per value"))
+    module: str = Field(description=(
+        '"FILE.py:build" (relative to the study file, or absolute) or '
+        '"package.module:build": build(width=h, depth=L) returns an nn.Module'))
+    data: str = Field(description=(
+        '"mnist1d", "digits", "modular-addition", or "FILE.py:load" / '
+        '"package.module:load": load(seed=s) returns (X_train, y_train, X_test, y_test)'))
+    loss: choice(LOSSES) | None = Field(None, description=(
+        "mse or cross_entropy (default for the built-in data: cross_entropy)"))
+    groups: dict[str, str] | None = Field(None, description=(
+        "Rate groups, name = regex over named_parameters() names, first match wins "
+        "(default: one group per direct child module that holds parameters)"))
+
+
 # The table class of each family (None: a table that names no family).
-TABLES: dict[str | None, type[ModelTable]] = {
-    None: LinearTable, **dict.fromkeys(LINEAR_FAMILIES, LinearTable), "mlp": MlpTable}
+TABLES: dict[str | None, type[BaseModel]] = {
+    None: LinearTable, **dict.fromkeys(LINEAR_FAMILIES, LinearTable), "mlp": MlpTable,
+    "module": ModuleTable}
 
 
 def _family(value: Any) -> str | None:
@@ -132,11 +158,26 @@ ModelTables = either({"<table>": OneTable,
                      lambda v: "<tables>" if isinstance(v, list) else "<table>")
 
 
-def model_spec(table: ModelTable) -> ModelSpec:
-    """The record of a validated table."""
+def model_spec(table: BaseModel, base: Path) -> ModelSpec:
+    """The record of a validated table; a module table's file paths resolved against
+    ``base`` (the study file's folder)."""
+    if isinstance(table, ModuleTable):
+        groups = None if table.groups is None else tuple(table.groups.items())
+        return ModelSpec(depths=tuple(table.depth), widths=tuple(table.width),
+                         family="module", init=None, data=_absolute(table.data, base),
+                         test_size=None, module=_absolute(table.module, base),
+                         loss=table.loss, groups=groups)
     values = table.model_dump(exclude={"depth", "width"})
     if values["test_size"] is None and table.data not in DATASETS:
         values["test_size"] = ModelSpec.test_size
     if values.get("activation") is not None:
         values["activation"] = tuple(values["activation"])
     return ModelSpec(depths=tuple(table.depth), widths=tuple(table.width), **values)
+
+
+def _absolute(text: str, base: Path) -> str:
+    """``"FILE.py:fn"`` with FILE made absolute against ``base``; anything else as is."""
+    where, colon, function = text.rpartition(":")
+    if not colon or not where.endswith(".py") or Path(where).is_absolute():
+        return text
+    return f"{(base / where).resolve()}:{function}"

@@ -71,7 +71,7 @@ def parse_study(raw: dict[str, Any], source: str = "<study>") -> StudyConfig:
             tables["search"] = tables["search"].model_copy(update={"objective_step": None})
     config = None
     if {"model", "train", "search"} <= tables.keys():
-        config = _config(tables)
+        config = _config(tables, Path(source).parent if source != "<study>" else Path.cwd())
         problems.extend(across_cells(config, earlier=bool(problems)))
     if problems or config is None:
         raise StudyFileError(source, problems.lines)
@@ -130,10 +130,12 @@ def _adapters() -> dict[str, TypeAdapter]:
             "search": TypeAdapter(SearchTable), "resources": TypeAdapter(ResourcesTable)}
 
 
-def _config(tables: dict[str, Any]) -> StudyConfig:
-    """The records of valid tables (a name that is not valid is reported, not used)."""
+def _config(tables: dict[str, Any], base: Path) -> StudyConfig:
+    """The records of valid tables (a name that is not valid is reported, not used);
+    file paths in them are relative to ``base``."""
     model = tables["model"]
-    specs = tuple(map(model_spec, model)) if isinstance(model, list) else model_spec(model)
+    specs = (tuple(model_spec(m, base) for m in model) if isinstance(model, list)
+             else model_spec(model, base))
     train = train_spec(tables["train"])
     resources = tables.get("resources") or ResourcesTable()
     return StudyConfig(tables.get("name", ""), specs, train,

@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from layerlr.families import family
 from layerlr.study.config.facts import Setting, default_activation, default_family
 
 
@@ -29,9 +30,22 @@ class ModelSpec:
     noise: float = 0.0  # label-noise variance rho
     test_size: int | None = 500  # m; None (real data): a quarter of the rows
     activation: tuple[str, ...] | None = None  # mlp family: one cell per activation
+    # the module family (SPEC 13): the builder and loader ("FILE.py:fn" with an absolute
+    # path, or "package.module:fn"), the loss, and (name, regex) rate groups
+    module: str | None = None
+    loss: str | None = None
+    groups: tuple[tuple[str, str], ...] | None = None
 
-    def setting(self, depth: int, width: int, activation: str | None = None) -> Setting:
+    def setting(self, depth: int, width: int, activation: str | None = None,
+                train: TrainSpec | None = None) -> Setting:
+        """A cell's Setting; the module family takes its optimizer and batch size from
+        ``train``."""
         family = self.family or default_family(depth)
+        if family == "module":
+            train = train or TrainSpec()
+            return Setting(family=family, depth=depth, width=width, data=self.data,
+                           module=self.module, loss=self.loss, groups=self.groups,
+                           optimizer=train.optimizer, batch_size=train.batch_size)
         return Setting(family=family, depth=depth, width=width, d=self.d, n=self.n,
                        init=self.init, data=self.data, target=self.target,
                        noise=self.noise, test_size=self.test_size, activation=activation)
@@ -50,6 +64,8 @@ class TrainSpec:
     protocol: str = "native"  # "published" reproduces the paper's draws seed for seed
     dtype: str = "float32"  # what the published experiments used
     measure: bool = True  # False: nothing drawn or trained, only the exact theory (any width)
+    optimizer: str | None = None  # module family: "sgd" (default) or "adam" (SPEC 13)
+    batch_size: int | None = None  # module family: rows per step (None: full batches)
 
 
 @dataclass(frozen=True)
@@ -74,6 +90,10 @@ class SearchSpec:
     alpha: tuple[float, float] | None = None  # searched exponent range (default by family)
     scale: float = 2.0  # the c in B = c h^alpha (SPEC 8 uses 2)
     exponent: tuple[float, float] | None = None  # free rates: eta = h^e, e in this range
+    rate: tuple[float, float] | None = None  # free rates: eta log-uniform in [lo, hi]
+    # baselines searched beside each cell (SPEC 13): "single" (one rate for every group
+    # and step, 1-D) and "decay" (eta_k = base decay^(K - k), 2-D); each is a cell
+    baselines: tuple[str, ...] | None = None
     seed: int = 0  # sampler seed, for reproducible searches
     # a diagonal sweep's subset: per cell name, the indices of its diagonal points to run
     # (``layerlr confirm`` builds it; not a study-file key); None: every point
@@ -122,15 +142,24 @@ class Cell:
     setting: Setting
     objective_step: int = 2  # the step whose loss the sampler minimises
     listed_step: bool = False  # the study lists several objective steps
+    baseline: str | None = None  # a baseline's space (SearchSpec.baselines), not the search
 
     @property
     def name(self) -> str:
-        s, parts = self.setting, [f"L{self.depth}", f"h{self.width}"]
-        if s.family == "mlp":
-            parts[:0] = [s.activation, s.data] + ([] if s.real else [s.target])
+        """``L<depth>-h<width>``, after the family's prefix (an mlp cell's activation and
+        data, a module cell's network and data), then ``-obj<step>`` and the baseline."""
+        parts = [*family(self.setting.family).cell_prefix(self.setting),
+                 f"L{self.depth}", f"h{self.width}"]
         if self.listed_step:
             parts.append(f"obj{self.objective_step}")
+        if self.baseline:
+            parts.append(self.baseline)
         return "-".join(parts)
+
+    @property
+    def searched(self) -> str:
+        """The name of the cell whose search this baseline is compared with (its own)."""
+        return self.name.removesuffix(f"-{self.baseline}") if self.baseline else self.name
 
 
 @dataclass(frozen=True)
@@ -149,11 +178,11 @@ class StudyConfig:
 
     def cells(self) -> list[Cell]:
         """Per model table, activation, depth, width and objective step, in that order."""
-        steps = self.objective_steps
-        return [Cell(d, w, m.setting(d, w, act), step, len(steps) > 1
-                     or isinstance(self.search.objective_step, tuple))
+        steps, baselines = self.objective_steps, (None, *(self.search.baselines or ()))
+        listed = len(steps) > 1 or isinstance(self.search.objective_step, tuple)
+        return [Cell(d, w, m.setting(d, w, act, self.train), step, listed, baseline)
                 for m in self.models for act in m.activations() for d in m.depths
-                for w in m.widths for step in steps]
+                for w in m.widths for step in steps for baseline in baselines]
 
     @property
     def objective_steps(self) -> tuple[int, ...]:
@@ -172,8 +201,12 @@ class StudyConfig:
         models = [dataclasses.asdict(m) for m in self.models]
         out["model"] = models if isinstance(self.model, tuple) else models[0]
         out["search"].pop("n_trials")
-        if out["search"]["only_points"] is None:  # a confirm run's: no other study has it
-            out["search"].pop("only_points")
+        for table, keys in OPTIONAL.items():  # unset, they leave older identities as they
+            for part in out[table] if table == "model" and isinstance(out[table], list) \
+                    else [out[table]]:  # were (a confirm run's only_points; SPEC 13's keys)
+                for key in keys:
+                    if part[key] is None:
+                        del part[key]
         return _jsonable(out)
 
     @classmethod
@@ -188,6 +221,11 @@ class StudyConfig:
                  else build(ModelSpec, model))
         return cls(name, model, build(TrainSpec, identity["train"]),
                    build(SearchSpec, identity["search"]))
+
+
+# Keys left out of a study's identity when unset (added after studies were stored).
+OPTIONAL = {"model": ("module", "loss", "groups"), "train": ("optimizer", "batch_size"),
+            "search": ("only_points", "rate", "baselines")}
 
 
 def _frozen(value: Any) -> Any:

@@ -11,11 +11,12 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
 
-from layerlr.study.config.facts import FAMILIES, MAX_STEPS, PROTOCOLS
+from layerlr.study.config.facts import BASELINES, FAMILIES, OPTIMIZERS, PROTOCOLS, STEPS_ANY
 from layerlr.study.config.fields import (
     Pair,
     StudyName,
     choice,
+    choices,
     either,
     finite,
     integer,
@@ -50,8 +51,9 @@ class TrainTable(BaseModel):
 
     model_config = STRICT
 
-    steps: integer(1, MAX_STEPS) = Field(TrainSpec.steps, description=(
-        "GD steps; losses are recorded after every one"))
+    steps: integer(1, STEPS_ANY) = Field(TrainSpec.steps, description=(
+        "GD steps; losses are recorded after every one (at most 100; the module family "
+        f"{STEPS_ANY})"))
     seeds: ints(0, MAX_SEED, repeat="seeds repeat; list each seed once") = Field(
         list(TrainSpec.seeds), description="Seeds of the draws; a trial's loss is their mean")
     protocol: choice(PROTOCOLS) = Field(TrainSpec.protocol, description=(
@@ -59,6 +61,10 @@ class TrainTable(BaseModel):
     dtype: choice(DTYPES) = Field(TrainSpec.dtype)
     measure: bool = Field(TrainSpec.measure, description=(
         "false: draw and train nothing, only the exact theory (needs it in every cell)"))
+    optimizer: choice(OPTIMIZERS) | None = Field(None, description=(
+        "Module family: sgd (default) or adam, one parameter group per rate group"))
+    batch_size: integer(1) | None = Field(None, description=(
+        "Module family: training rows per step, a fixed sequence per seed (default: all)"))
 
 
 def _family_key(name: str) -> str:
@@ -113,6 +119,13 @@ class SearchTable(BaseModel):
     scale: Annotated[float, Field(gt=0.0, allow_inf_nan=False)] = Field(
         SearchSpec.scale, description="The c of B = c h^alpha")
     exponent: Pair | None = Field(None, description="[low, high] of e for rates = free")
+    rate: Pair | None = Field(None, description=(
+        "[low, high] > 0: rates = free draws each rate log-uniform in it (for networks "
+        "whose scale is unknown; baselines too)"))
+    baselines: choices(BASELINES, "baselines repeat; list each once") | None = Field(
+        None, description=(
+            "Searched beside each cell: single (one rate for all groups), decay "
+            "(eta_k = base decay^(K - k), decay in [0.1, 1]); each its own cell"))
 
     @model_validator(mode="after")
     def _keys_that_go_together(self) -> SearchTable:
@@ -133,9 +146,30 @@ class SearchTable(BaseModel):
                       "search.diagonal_alpha, or remove it"))
                      for key in ("diagonal_steps", "diagonal_grid")
                      if key in given and not swept]
+        problems += self._rate_keys(swept)
         if problems:
             raise refuse_keys(problems)
         return self
+
+
+    def _rate_keys(self, swept: bool) -> list[tuple[str, str]]:
+        """search.rate: positive, for free rates, not beside exponent; baselines: not
+        in a diagonal sweep."""
+        problems = []
+        if self.rate is not None:
+            if self.rate[0] <= 0:
+                problems.append(("rate", f"rates are positive; got low = {self.rate[0]:g}, "
+                                 "use e.g. [1e-4, 1.0]"))
+            elif self.rates != "free" and not self.baselines:
+                problems.append(("rate", "only rates = 'free' (or baselines) draw rates "
+                                 "from search.rate; set rates = 'free' or remove rate"))
+            if self.exponent is not None:
+                problems.append(("exponent", "give either rate (eta log-uniform in [low, "
+                                 "high]) or exponent (eta = h^e), not both"))
+        if self.baselines and (self.diagonal is not None or self.diagonal_alpha is not None):
+            problems.append(("baselines", "a diagonal sweep runs fixed points, not a "
+                             "search; remove baselines or the diagonal"))
+        return problems
 
 
 class ResourcesTable(BaseModel):
@@ -183,7 +217,9 @@ def search_spec(table: SearchTable, train: TrainSpec) -> SearchSpec:
     """The record; the objective defaults to the theory when nothing is measured."""
     values = table.model_dump()
     values["objective"] = table.objective or ("population" if train.measure else "theory")
-    for key in ("diagonal", "objective_step"):
+    if isinstance(values["baselines"], str):
+        values["baselines"] = [values["baselines"]]
+    for key in ("diagonal", "objective_step", "baselines"):
         if isinstance(values[key], list):
             values[key] = tuple(values[key])
     alpha = values["diagonal_alpha"]
