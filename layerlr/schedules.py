@@ -76,8 +76,9 @@ def diagonal(budget: float, layers: int, divisions: int = 20, even: bool = False
     takes s = B / divisions and N = divisions instead (fine grids at small budgets,
     where the published integer s = 1 leaves few points).
     """
-    if not (math.isfinite(budget) and budget >= 2):
-        raise ScheduleError(f"diagonal budget must be a finite number >= 2, got {budget}")
+    if not (math.isfinite(budget) and (budget >= 2 or even and budget > 0)):
+        raise ScheduleError(f"diagonal budget must be a finite number >= 2 (> 0 on an even "
+                            f"grid), got {budget}")
     if divisions < 2:
         raise ScheduleError(f"diagonal divisions must be >= 2, got {divisions}")
     import torch

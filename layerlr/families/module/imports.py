@@ -124,7 +124,8 @@ def _import(path: str | None, package: str | None, key: str) -> Any:
         except Exception as err:
             _fail(f"{key}: importing {package} raised {type(err).__name__}: {one_line(err)}")
     if not Path(path).is_file():
-        _fail(f"{key}: the file {path} does not exist (on {_host()}); check the path")
+        _fail(f"{key}: the file {path} does not exist (on {_host()}); check the path (on "
+              "a cluster every node must see the study's folder at the same path)")
     name = "layerlr_user_" + hashlib.sha1(path.encode()).hexdigest()[:12]
     spec = importlib.util.spec_from_file_location(name, path)
     owner = importlib.util.module_from_spec(spec)

@@ -151,8 +151,8 @@ def _families(cfg: StudyConfig) -> list[str]:
 
 
 def _small_budgets(cfg: StudyConfig) -> list[str]:
-    """Every budget B = scale h^alpha is at least 2, as SPEC 9's sweep needs."""
-    if cfg.search.diagonal_alpha is None:
+    """Every budget B = scale h^alpha is at least 2, as SPEC 9's integer grid needs."""
+    if cfg.search.diagonal_alpha is None or cfg.search.diagonal_grid == "even":
         return []
     for _, width, _, setting in _settings(cfg):
         low = min(cfg.search.budgets(width, setting.family))

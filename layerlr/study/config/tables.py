@@ -100,8 +100,9 @@ class SearchTable(BaseModel):
     objective_step: ObjectiveStep | None = Field(None, description=(
         "The step whose loss is minimised (default: the last); a list: cells per step"))
     seed: integer(0) = Field(SearchSpec.seed, description="Sampler seed")
-    diagonal: numbers(2.0) | None = Field(None, description=(
-        "Budgets B of the published sweep along eta1 + (rest) = B (SPEC 9)"))
+    diagonal: numbers(0.0) | None = Field(None, description=(
+        "Budgets B of the published sweep along eta1 + (rest) = B (SPEC 9): >= 2, or > 0 "
+        "with diagonal_grid = 'even'"))
     diagonal_alpha: DiagonalAlpha | None = Field(None, description=(
         "Or budgets B = scale * h^alpha per cell's width; or a table of lists by family"))
     diagonal_divisions: integer(2) = Field(SearchSpec.diagonal_divisions, description=(
@@ -147,6 +148,12 @@ class SearchTable(BaseModel):
                      for key in ("diagonal_steps", "diagonal_grid")
                      if key in given and not swept]
         problems += self._rate_keys(swept)
+        small = [b for b in ([self.diagonal] if isinstance(self.diagonal, float)
+                             else self.diagonal or []) if b < 2]
+        if small and (self.diagonal_grid != "even" or min(small) <= 0):
+            problems.append(("diagonal", (f"a budget of {min(small):g}: the published grid "
+                             "needs B >= 2 (s = floor(B / divisions) >= 1); set diagonal_grid "
+                             "= 'even' for smaller budgets (any B > 0)")))
         if problems:
             raise refuse_keys(problems)
         return self
