@@ -35,3 +35,28 @@ def test_the_main_job_ends_with_a_landscape_and_the_phase_verdicts(tmp_path):
     figures = tmp_path / "results/quickstart/report/figures/quickstart-phases"
     assert (figures / "landscape-L2-h512-step1.png").stat().st_size > 10_000
     assert (figures / "landscape-L2-h512-step2.png").stat().st_size > 10_000
+
+
+def test_your_own_network_runs_as_copied(tmp_path):
+    """The README's 20-line example: the two files as printed, fewer trials and steps, run
+    by the command from the folder they were copied to; the report names the groups and
+    compares the search with both baselines."""
+    readme = ROOT.joinpath("README.md").read_text()
+    section = readme.split("## Your own network", 1)[1].split("\n## ", 1)[0]
+    blocks = section.split("```")[1::2]
+    net = next(b for b in blocks if "# mynet.py" in b).split("\n", 1)[1]
+    study = next(b for b in blocks if "# mynet.toml" in b).split("\n", 1)[1]
+    assert len(net.strip().splitlines()) <= 20
+    (tmp_path / "mynet.py").write_text(net)
+    (tmp_path / "mynet.toml").write_text(
+        study.replace("n_trials = 60", "n_trials = 4").replace("steps = 20", "steps = 3")
+        .replace("width = [32, 128]", "width = 32"))
+    for args in (["run", "mynet.toml", "--quiet"], ["report", "results/mynet"]):
+        out = subprocess.run([sys.executable, "-m", "layerlr.cli", *args], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr
+    summary = (tmp_path / "results/mynet/report/summary.md").read_text()
+    assert "- input, hidden, output (3 cells: " in summary
+    rows = [r for r in summary.splitlines() if r.startswith("| mynet-mynet-L3-h32 | ")
+            and r.split(" | ")[1] in ("single", "decay")]
+    assert len(rows) == 2, rows

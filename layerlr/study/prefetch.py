@@ -44,7 +44,10 @@ def start(setting: dict[str, Any], train: dict[str, Any]) -> None:
     if not train.get("measure", True):
         return
     itemsize = 4 if train["dtype"] == "float32" else 8
-    need = footprint(Setting(**setting), len(train["seeds"]), train["steps"], itemsize)[0]
+    try:  # a user's network (SPEC 13) is built to size its draws: it may raise
+        need = footprint(Setting(**setting), len(train["seeds"]), train["steps"], itemsize)[0]
+    except Exception:  # the run's own checks name the problem, before anything is written
+        return
     if need > available_memory() / 2:
         return
     future: Future = Future()

@@ -411,3 +411,72 @@ def test_any_value_for_any_key_is_a_config_or_lines_never_a_crash():
                     parse_study(form)
                 except StudyFileError as err:
                     assert all(len(line) < 300 for line in err.problems), err.problems
+
+
+MODULE = {"name": "m", "model": {"family": "module", "module": "net.py:build",
+                                 "data": "mnist1d", "depth": 2, "width": 4},
+          "train": {}, "search": {"rates": "free", "rate": [1e-3, 1.0]}}
+
+
+def module_with(section: str, **values):
+    raw = {k: dict(v) if isinstance(v, dict) else v for k, v in MODULE.items()}
+    raw[section].update(values)
+    return raw
+
+
+def test_a_module_tables_file_path_is_relative_to_the_study_file(tmp_path):
+    (tmp_path / "nets").mkdir()
+    (tmp_path / "nets" / "net.py").write_text("def build(width, depth):\n    pass\n")
+    study = tmp_path / "s.toml"
+    study.write_text('name = "m"\n[model]\nfamily = "module"\nmodule = "nets/net.py:build"\n'
+                     'data = "mnist1d"\ndepth = 2\nwidth = [4, 8]\n[train]\nsteps = 1000\n'
+                     'optimizer = "adam"\nbatch_size = 32\n[search]\nbaselines = "single"\n')
+    cfg = load_study(study)
+    cells = cfg.cells()
+    assert [c.name for c in cells] == ["net-mnist1d-L2-h4", "net-mnist1d-L2-h4-single",
+                                       "net-mnist1d-L2-h8", "net-mnist1d-L2-h8-single"]
+    s = cells[0].setting
+    assert s.module == f"{tmp_path / 'nets' / 'net.py'}:build"
+    assert (s.optimizer, s.batch_size, s.loss) == ("adam", 32, "cross_entropy")
+    assert cells[1].baseline == "single" and cells[1].searched == cells[0].name
+
+
+def test_unset_module_keys_leave_a_studys_identity_as_it_was():
+    """A linear study's stored identity has none of the keys added for the module family
+    (else every study stored before them would be refused on resume)."""
+    identity = parse_study(GOOD).identity()
+    assert not {"module", "loss", "groups"} & set(identity["model"])
+    assert not {"optimizer", "batch_size"} & set(identity["train"])
+    assert not {"rate", "baselines", "only_points"} & set(identity["search"])
+
+
+@pytest.mark.parametrize("raw,line", [
+    (module_with("search", rate=[0.0, 1.0]), "search.rate: rates are positive"),
+    (module_with("search", rate=[1.0, 0.1]), "search.rate: must be [low, high]"),
+    (module_with("search", rates="budget"), "search.rate: only rates = 'free'"),
+    (module_with("search", exponent=[-1, 1]), "search.exponent: give either rate"),
+    (module_with("search", baselines=["single", "single"]), "search.baselines: baselines "
+                                                             "repeat"),
+    (module_with("search", baselines=["best"]), "search.baselines: "),
+    (module_with("search", baselines=["decay"], diagonal=[1.0], diagonal_grid="even",
+                 rate=None, rates="budget"), "search.baselines: a diagonal sweep"),
+    (module_with("search", diagonal=[1.0], rate=None, rates="budget"),
+     "search.diagonal: a budget of 1: the published grid needs B >= 2"),
+    (module_with("train", optimizer="lbfgs"), "train.optimizer: "),
+    (module_with("train", batch_size=0), "train.batch_size: must be >= 1"),
+    (module_with("train", steps=1001), "train.steps: must be <= 1000"),
+    (module_with("model", loss="hinge"), "model.loss: "),
+    (module_with("model", init="gaussian"), "model.init: unknown key"),
+    (module_with("model", module="net"), "model.module (cell depth=2, width=4): give "),
+    (module_with("model", groups={"a": "("}), "model.groups.a (cell depth=2, width=4): the "
+                                              "pattern '(' does not compile"),
+    (with_("train", optimizer="adam"), "train.optimizer (cell depth=3, width=16): only the "
+                                       "module family"),
+    (with_("model", module="x.py:build"), "model.module: unknown key"),
+])
+def test_bad_module_keys_name_the_key(raw, line):
+    raw = {k: ({kk: vv for kk, vv in v.items() if vv is not None} if isinstance(v, dict)
+               else v) for k, v in raw.items()}
+    with pytest.raises(StudyFileError) as info:
+        parse_study(raw)
+    assert any(p.startswith(line) for p in info.value.problems), info.value.problems

@@ -40,15 +40,15 @@ class ModelSpec:
                 train: TrainSpec | None = None) -> Setting:
         """A cell's Setting; the module family takes its optimizer and batch size from
         ``train``."""
-        family = self.family or default_family(depth)
+        family, train = self.family or default_family(depth), train or TrainSpec()
+        module = {"optimizer": train.optimizer, "batch_size": train.batch_size}
         if family == "module":
-            train = train or TrainSpec()
             return Setting(family=family, depth=depth, width=width, data=self.data,
-                           module=self.module, loss=self.loss, groups=self.groups,
-                           optimizer=train.optimizer, batch_size=train.batch_size)
+                           module=self.module, loss=self.loss, groups=self.groups, **module)
         return Setting(family=family, depth=depth, width=width, d=self.d, n=self.n,
                        init=self.init, data=self.data, target=self.target,
-                       noise=self.noise, test_size=self.test_size, activation=activation)
+                       noise=self.noise, test_size=self.test_size, activation=activation,
+                       **module)  # the other families refuse them (SPEC 13 only)
 
     def activations(self) -> tuple[str | None, ...]:
         """Each cell's activation: the listed ones, else the family's default (or None)."""
