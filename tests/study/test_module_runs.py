@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 import torch
 from command import COMMAND, layerlr
+from dashboard import dashboard_studies
 from exact import check_exact
 from families.test_module import reference, user_module
 
@@ -121,6 +122,7 @@ def test_status_best_report_and_rebuild(finished, tmp_path):
         mean, se = gain.mean(), gain.std(ddof=1) / math.sqrt(3)
         line = next(r for r in table.splitlines() if r.startswith(f"| {CELLS[0]} | {kind} |"))
         assert f"| {mean:.4g} ± {se:.3g} [" in line, (line, mean, se)
+    assert dashboard_studies(str(results / "optuna.log")) == {f"mine/{c}" for c in CELLS}
     shutil.rmtree(results / "trials")
     assert layerlr("rebuild", "--results", results).returncode == 0
     again = pd.read_parquet(results / "trials")
