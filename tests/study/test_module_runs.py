@@ -152,6 +152,12 @@ BAD = {  # what is appended to the user file, the study's keys, the key the line
                     "    return x, y, xt, yt\n", {"data": '"net/user.py:nan"'}, "model.data"),
     "regex matches nothing": ("", {"groups": '{all = ".*", none = "^zzz"}'}, "model.groups"),
     "parameter in no group": ("", {"groups": '{heads = "^head"}'}, "model.groups"),
+    "one schedule does not fit": ("def many(seed):\n    import numpy as np\n"
+                                  "    x = np.random.default_rng(seed).normal(size=(10**6, 6))\n"
+                                  "    return x, x[:, :2], x[:10], x[:10, :2]\n"
+                                  "def wide(width, depth):\n    return Net(2**13, 2, 6, 2)\n",
+                                  {"data": '"net/user.py:many"', "module": '"net/user.py:wide"'},
+                                  "GiB"),
     "labels out of range": ("def labels(seed):\n    x, y, xt, yt = load(seed)\n"
                             "    import numpy as np\n"
                             "    return x, np.arange(len(x)) % 7, xt, np.zeros(len(xt), int)\n",
