@@ -47,6 +47,9 @@ def _study(r: StudyReport, out: Path) -> list[str]:
 
 def _state(r: StudyReport) -> list[str]:
     usable = sum(len(rows["trial"].unique()) for _, rows in r.study.cells())
+    later = _diverged_later(r)  # a trial that diverged at step t > 1 keeps its rows before t
+    kept = (f"complete, not diverged at step 1; {later} of them diverged later and count "
+            "up to the step before" if later else "complete, not diverged")
     state = r.study.state
     if state is None:
         return [f"Trials in the dataset: {usable} usable (storage not read)."]
@@ -59,7 +62,7 @@ def _state(r: StudyReport) -> list[str]:
     if left:
         return [(f"**Interrupted** with {left} trials unfinished ({counts}): `layerlr run` "
                  f"resumes it; this report covers the {usable} usable trials.")]
-    return [f"Finished: {counts}; {usable} usable trials (complete, not diverged)."]
+    return [f"Finished: {counts}; {usable} usable trials ({kept})."]
 
 
 def _groups(r: StudyReport) -> list[str]:
@@ -94,6 +97,15 @@ def _baselines(r: StudyReport) -> list[str]:
                   "noisy searches.",
                   ["cell", "baseline", "step", "seeds", "search's best", "baseline's best",
                    "gain", "t", "p"], rows)
+
+
+def _diverged_later(r: StudyReport) -> int:
+    """Complete trials with usable rows that diverged at a later step."""
+    f = r.study.frame
+    done = f[f["state"] == "COMPLETE"]
+    some_ok = done[~done["diverged"]].groupby(["cell", "trial"]).size().index
+    some_bad = done[done["diverged"]].groupby(["cell", "trial"]).size().index
+    return len(some_ok.intersection(some_bad))
 
 
 def _gaps(r: StudyReport) -> list[str]:

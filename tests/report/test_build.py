@@ -342,3 +342,23 @@ def test_a_directory_without_finished_trials_gets_a_report_that_says_so(tmp_path
     report = make_report(tmp_path / "res")
     assert "No finished trials in this directory yet." in report.summary.read_text()
     assert report.figures == []
+
+
+def test_the_header_counts_trials_that_diverged_after_step_1_apart():
+    """Three complete trials: one fine, one diverged at step 2 (its step 1 is used), one
+    diverged at step 1 (not usable); counted by hand."""
+    import pandas as pd
+
+    from layerlr.report.data import StudyResults, StudyState
+    from layerlr.report.markdown import _state
+    from layerlr.report.records import StudyReport
+
+    rows = [(trial, step, bad) for trial, bad_from in ((0, 9), (1, 2), (2, 1))
+            for step, bad in ((1, 1 >= bad_from), (2, 2 >= bad_from))]
+    frame = pd.DataFrame({"cell": "L3-h8", "depth": 3, "width": 8, "state": "COMPLETE",
+                          "trial": [r[0] for r in rows], "step": [r[1] for r in rows],
+                          "diverged": [r[2] for r in rows]})
+    study = StudyResults("s", frame, state=StudyState({"COMPLETE": 3}, False, None))
+    line = _state(StudyReport(study, [], []))[0]
+    assert line == ("Finished: 3 complete; 2 usable trials (complete, not diverged at step 1; "
+                    "1 of them diverged later and count up to the step before).")
