@@ -7,11 +7,14 @@ search over a baseline is the baseline's loss minus the search's, per seed (the 
 share their seeds' draws, so the difference is paired), at that step: its mean, standard
 error, t interval and t with seeds - 1 degrees of freedom. A positive gain means the
 per-group search found a lower loss. Both winners are minima of noisy estimates over
-their own searches, so the gain carries the selection of both.
+their own searches, so the gain carries the selection of both. Beside the losses, each
+winner's held-out accuracy at that step (mean over seeds; NaN without one). Rows come by
+searched network, then objective step, then baseline.
 """
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -40,17 +43,24 @@ def baseline_gains(cells: list[tuple[str, pd.DataFrame]], objective: str,
                 continue
             match = re.search(r"-obj(\d+)$", name)
             step = int(match[1]) if match else objective_step or int(rows["step"].max())
-            mine, theirs = (_best_seeds(r, step, f"loss_{objective}") for r in (rows, base))
-            if len(mine) != len(theirs):
+            (mine, mine_acc), (theirs, theirs_acc) = (
+                _best_seeds(r, step, f"loss_{objective}") for r in (rows, base))
+            if len(mine[1]) != len(theirs[1]):
                 continue
             test = t_test(theirs[1] - mine[1])
-            out.append(BaselineGain(name, kind, step, int(mine[0]), float(mine[1].mean()),
-                                    int(theirs[0]), float(theirs[1].mean()), test))
-    return out
+            out.append(BaselineGain(name, kind, step, mine[0], float(mine[1].mean()),
+                                    theirs[0], float(theirs[1].mean()), test,
+                                    mine_acc, theirs_acc))
+    return sorted(out, key=lambda b: (re.sub(r"-obj\d+$", "", b.cell), b.step,
+                                      BASELINES.index(b.baseline)))
 
 
-def _best_seeds(rows: pd.DataFrame, step: int, loss: str) -> tuple[int, np.ndarray]:
-    """(best trial by the told value, its per-seed ``loss`` after ``step``)."""
+def _best_seeds(rows: pd.DataFrame, step: int,
+                loss: str) -> tuple[tuple[int, np.ndarray], float]:
+    """((best trial by the told value, its per-seed ``loss`` after ``step``), its mean
+    held-out accuracy there, NaN without one)."""
     trial = int(rows.loc[rows["value"].idxmin(), "trial"])
-    pick = rows[(rows["trial"] == trial) & (rows["step"] == step)]
-    return trial, np.asarray(pick.iloc[0][f"{loss}_seeds"], dtype=float)
+    pick = rows[(rows["trial"] == trial) & (rows["step"] == step)].iloc[0]
+    accuracy = pick.get("accuracy")
+    accuracy = float(accuracy) if accuracy is not None and pd.notna(accuracy) else math.nan
+    return (trial, np.asarray(pick[f"{loss}_seeds"], dtype=float)), accuracy

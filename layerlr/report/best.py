@@ -42,9 +42,11 @@ def best_schedules(cell: str, rows: pd.DataFrame, objective: str, scale: float) 
         rates = tuple(float(pick[c]) for c in cols)
         width, budget = int(pick["width"]), sum(rates)
         se = float(pick[f"{loss}_se"]) if f"{loss}_se" in pick else math.nan  # theory: exact
+        accuracy = pick.get("accuracy")
         out.append(Best(cell, int(pick["depth"]), width, int(step), int(pick["trial"]),
                         float(pick[loss]), se, rates, budget,
-                        budget_exponent(budget, scale, width)))
+                        budget_exponent(budget, scale, width),
+                        accuracy=float(accuracy) if pd.notna(accuracy) else math.nan))
     return out
 
 

@@ -9,6 +9,7 @@ so a reader or a test can recompute each one from the Parquet dataset. An effect
 from __future__ import annotations
 
 import datetime
+import math
 import os
 from pathlib import Path
 
@@ -82,8 +83,9 @@ def _groups(r: StudyReport) -> list[str]:
 def _baselines(r: StudyReport) -> list[str]:
     if not r.baselines:
         return []
-    rows = [[b.cell, b.baseline, b.step, b.gain.n, f"{num(b.loss)} (trial {b.trial})",
-             f"{num(b.baseline_loss)} (trial {b.baseline_trial})",
+    rows = [[b.cell, b.baseline, b.step, b.gain.n,
+             f"{num(b.loss)}{_accuracy(b.accuracy)} (trial {b.trial})",
+             f"{num(b.baseline_loss)}{_accuracy(b.baseline_accuracy)} (trial {b.baseline_trial})",
              ci(Estimate(b.gain.mean, b.gain.se, b.gain.n)), num(b.gain.t, 3),
              p_value(b.gain.p)] for b in r.baselines]
     return table("Search against baselines",
@@ -94,9 +96,14 @@ def _baselines(r: StudyReport) -> list[str]:
                   "standard error [95% t interval], t and two-sided p with seeds − 1 "
                   "degrees of freedom (not corrected for the number of rows). A gain above 0 "
                   "means the per-group search beat the baseline; both winners are minima of "
-                  "noisy searches.",
+                  "noisy searches. Beside each loss, for classification, the held-out "
+                  "accuracy (mean over seeds).",
                   ["cell", "baseline", "step", "seeds", "search's best", "baseline's best",
                    "gain", "t", "p"], rows)
+
+
+def _accuracy(value: float) -> str:
+    return f", accuracy {num(value)}" if math.isfinite(value) else ""
 
 
 def _diverged_later(r: StudyReport) -> int:
@@ -172,15 +179,22 @@ def _best(r: StudyReport) -> list[str]:
              ", ".join(num(x) for x in b.rates), num(b.budget), num(b.alpha),
              num(b.imbalance), "edge" if b.edge else ""]
             for c in r.cells for b in c.best]
+    header = ["cell", "step", "trial", f"{r.study.objective} loss", "rates", "B", "alpha",
+              "max/min", "edge"]
+    accuracy = [b.accuracy for c in r.cells for b in c.best]
+    if any(math.isfinite(a) for a in accuracy):  # classification: held-out accuracy too
+        rows = [[*row[:4], num(a) if math.isfinite(a) else "—", *row[4:]]
+                for row, a in zip(rows, accuracy)]
+        header.insert(4, "accuracy")
     return table("Best schedules",
                   "Per cell and step: the best schedule's rates at that step (for sweeps "
                   "with the same rates at every step, the best after each step separately); "
                   "B is the sweep's budget in diagonal studies, else the sum of the rates, "
                   "and alpha = log(B / c) / log(h). *edge*: the smallest or largest budget the "
                   "study searched (diagonal budgets, or within 2% of the ends of the alpha "
-                  "range): the optimum may lie beyond it.",
-                  ["cell", "step", "trial", f"{r.study.objective} loss", "rates", "B", "alpha",
-                   "max/min", "edge"], rows)
+                  "range): the optimum may lie beyond it. *accuracy* (classification): the "
+                  "held-out accuracy after that step, mean over seeds.",
+                  header, rows)
 
 
 def _scaling(r: StudyReport) -> list[str]:

@@ -207,6 +207,7 @@ class Best:
     budget: float  # sum of ``rates``
     alpha: float  # log(budget / scale) / log(width)
     edge: bool = False  # at the edge of the searched budgets: the optimum may lie beyond
+    accuracy: float = math.nan  # held-out accuracy after ``step``, mean over seeds (NaN: none)
 
     @property
     def imbalance(self) -> float:
@@ -258,6 +259,8 @@ class BaselineGain:
     baseline_trial: int
     baseline_loss: float
     gain: TTest  # baseline loss minus the search's, per seed
+    accuracy: float = math.nan  # held-out accuracy of the search's best, mean over seeds
+    baseline_accuracy: float = math.nan  # ... and of the baseline's (NaN: none)
 
 
 @dataclass

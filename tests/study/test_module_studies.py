@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from layerlr.report import make_report
@@ -113,3 +115,12 @@ def test_a_shrunken_search_runs_and_reports_its_gain_over_each_baseline(tmp_path
     cell = "| mnist1d_mlp-mnist1d-L3-h8-obj{}"
     assert sorted(rows) == sorted([cell.format(step), kind, str(step), "3"]
                                   for step in (1, 3) for kind in ("single", "decay"))
+    frame = pd.read_parquet(tmp_path / "res" / "trials")  # the held-out accuracy beside
+    name = cell.format(3)[2:]
+    mine = frame[frame["cell"] == name]
+    best = mine[(mine["trial"] == mine.loc[mine["value"].idxmin(), "trial"])
+                & (mine["step"] == 3)].iloc[0]
+    accuracy = float(np.mean(best["accuracy_seeds"]))  # from the per-seed values
+    line = next(r for r in table.splitlines() if r.startswith(f"| {name} | single |"))
+    assert f"accuracy {accuracy:.4g} (trial {best['trial']})" in line, line
+    assert "| accuracy |" in text.split("### Best schedules", 1)[1].split("###", 1)[0]
