@@ -121,3 +121,33 @@ def test_the_engine_imports_neither_ray_nor_optuna():
     heavy = [f"{name} imports {target}" for name, targets in graph().items()
              if name.startswith(ENGINE) for target in targets if target in ("ray", "optuna")]
     assert not heavy, heavy
+
+
+def family_switches(path: Path) -> list[str]:
+    """Comparisons with a family's name in ``path`` (``family == "mlp"``, ``in ("matrix",
+    ...)``): a switch over families that belongs in the family's own folder."""
+    from layerlr.families import FAMILIES
+
+    out = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(node, ast.Compare):
+            continue
+        operands = [node.left, *node.comparators]
+        operands += [e for o in operands if isinstance(o, (ast.Tuple, ast.Set, ast.List))
+                     for e in o.elts]
+        if any(isinstance(o, ast.Constant) and o.value in FAMILIES for o in operands):
+            out.append(f"{path.name}:{node.lineno}: {ast.unparse(node)}")
+    return out
+
+
+def test_no_switch_over_family_names_outside_the_families():
+    """A new family is one folder and one registry line: nothing outside layerlr/families
+    asks which family it has by name (issue 16)."""
+    found = [hit for name, path in modules().items()
+             if not name.startswith("layerlr.families") for hit in family_switches(path)]
+    assert found == []
+
+
+def test_the_family_switch_check_finds_both_forms(tmp_path):
+    (tmp_path / "x.py").write_text('if family == "module" or f in ("mlp",):\n    pass\n')
+    assert len(family_switches(tmp_path / "x.py")) == 2

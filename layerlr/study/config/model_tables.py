@@ -69,6 +69,15 @@ class ModelTable(BaseModel):
         f"m, the empirical test inputs (default {ModelSpec.test_size}; a data set: held-out "
         "rows, a quarter of its rows)"))
 
+    def spec(self, base: Path) -> ModelSpec:
+        """The record of this validated table (``base``: the study file's folder)."""
+        values = self.model_dump(exclude={"depth", "width"})
+        if values["test_size"] is None and self.data not in DATASETS:
+            values["test_size"] = ModelSpec.test_size
+        if values.get("activation") is not None:
+            values["activation"] = tuple(values["activation"])
+        return ModelSpec(depths=tuple(self.depth), widths=tuple(self.width), **values)
+
 
 class LinearTable(ModelTable):
     """The deep linear networks: matrix (depth 2) and readout (depth >= 3), SPEC 1."""
@@ -137,6 +146,15 @@ class ModuleTable(BaseModel):
         "Rate groups, name = regex over named_parameters() names, first match wins "
         "(default: one group per direct child module that holds parameters)"))
 
+    def spec(self, base: Path) -> ModelSpec:
+        """The record of this validated table, its file paths resolved against ``base``
+        (the study file's folder)."""
+        groups = None if self.groups is None else tuple(self.groups.items())
+        return ModelSpec(depths=tuple(self.depth), widths=tuple(self.width),
+                         family="module", init=None, data=_absolute(self.data, base),
+                         test_size=None, module=_absolute(self.module, base),
+                         loss=self.loss, groups=groups)
+
 
 # The table class of each family (None: a table that names no family).
 TABLES: dict[str | None, type[BaseModel]] = {
@@ -158,21 +176,9 @@ ModelTables = either({"<table>": OneTable,
                      lambda v: "<tables>" if isinstance(v, list) else "<table>")
 
 
-def model_spec(table: BaseModel, base: Path) -> ModelSpec:
-    """The record of a validated table; a module table's file paths resolved against
-    ``base`` (the study file's folder)."""
-    if isinstance(table, ModuleTable):
-        groups = None if table.groups is None else tuple(table.groups.items())
-        return ModelSpec(depths=tuple(table.depth), widths=tuple(table.width),
-                         family="module", init=None, data=_absolute(table.data, base),
-                         test_size=None, module=_absolute(table.module, base),
-                         loss=table.loss, groups=groups)
-    values = table.model_dump(exclude={"depth", "width"})
-    if values["test_size"] is None and table.data not in DATASETS:
-        values["test_size"] = ModelSpec.test_size
-    if values.get("activation") is not None:
-        values["activation"] = tuple(values["activation"])
-    return ModelSpec(depths=tuple(table.depth), widths=tuple(table.width), **values)
+def model_spec(table: ModelTable | ModuleTable, base: Path) -> ModelSpec:
+    """The record of a validated table (each table class makes its own)."""
+    return table.spec(base)
 
 
 def _absolute(text: str, base: Path) -> str:

@@ -22,7 +22,7 @@ class ModelSpec:
     depths: tuple[int, ...]  # each (activation, depth, width) triple is a cell
     widths: tuple[int, ...]
     family: str | None = None  # None: matrix at depth 2, readout at depth >= 3
-    init: str = "orthogonal"
+    init: str | None = "orthogonal"  # None: a module network's own init (SPEC 13)
     data: str = "whitened"  # or a bundled data set (mlp family): digits, diabetes
     target: str | None = None  # None: the published choice for the family
     n: int | None = None  # None: the width (a real data set: its rows less the test rows)
@@ -40,15 +40,13 @@ class ModelSpec:
                 train: TrainSpec | None = None) -> Setting:
         """A cell's Setting; the module family takes its optimizer and batch size from
         ``train``."""
-        family, train = self.family or default_family(depth), train or TrainSpec()
-        module = {"optimizer": train.optimizer, "batch_size": train.batch_size}
-        if family == "module":
-            return Setting(family=family, depth=depth, width=width, data=self.data,
-                           module=self.module, loss=self.loss, groups=self.groups, **module)
-        return Setting(family=family, depth=depth, width=width, d=self.d, n=self.n,
-                       init=self.init, data=self.data, target=self.target,
-                       noise=self.noise, test_size=self.test_size, activation=activation,
-                       **module)  # the other families refuse them (SPEC 13 only)
+        train = train or TrainSpec()
+        return Setting(family=self.family or default_family(depth), depth=depth,
+                       width=width, d=self.d, n=self.n, init=self.init, data=self.data,
+                       target=self.target, noise=self.noise, test_size=self.test_size,
+                       activation=activation, module=self.module, loss=self.loss,
+                       groups=self.groups, optimizer=train.optimizer,
+                       batch_size=train.batch_size)  # each family refuses what it lacks
 
     def activations(self) -> tuple[str | None, ...]:
         """Each cell's activation: the listed ones, else the family's default (or None)."""
