@@ -60,3 +60,22 @@ def test_your_own_network_runs_as_copied(tmp_path):
     rows = [r for r in summary.splitlines() if r.startswith("| mynet-mynet-L3-h32 | ")
             and r.split(" | ")[1] in ("single", "decay")]
     assert len(rows) == 2, rows
+
+
+def test_the_layout_has_one_line_for_every_module_of_the_package():
+    """The README's Layout block, read by its indentation (two spaces a level), names each
+    file of layerlr/ once (a folder's line stands for its __init__.py) and nothing else."""
+    block = ROOT.joinpath("README.md").read_text().split("## Layout", 1)[1].split("```")[1]
+    files, folders, stack = [], set(), []
+    for line in filter(str.strip, block.splitlines()):
+        level, name = (len(line) - len(line.lstrip())) // 2, line.split()[0]
+        del stack[level:]
+        path = "".join(stack) + name
+        if name.endswith("/"):
+            stack.append(name)
+            folders.add(f"{path}__init__.py")
+        else:
+            files.append(path)
+    package = sorted(str(p.relative_to(ROOT)) for p in ROOT.joinpath("layerlr").rglob("*.py"))
+    assert len(files) == len(set(files))
+    assert sorted(set(files) | folders) == package
