@@ -19,7 +19,8 @@ from layerlr.study.storage.errors import StorageURLError
 from layerlr.study.storage.redaction import redact, scrub
 
 JOURNAL, SQLITE = "optuna.log", "optuna.db"
-SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "oracle", "mssql")
+SQL_SCHEMES = ("sqlite", "postgresql", "mysql")  # each with its driver's timeouts (servers.py)
+UNBOUNDED = ("oracle", "mssql")  # SQLAlchemy knows them; layerlr cannot bound their calls
 SERVER_TIMEOUT_S = 30.0  # a storage server silent this long has stopped answering
 TIMEOUT_VARIABLE = "LAYERLR_STORAGE_TIMEOUT"  # seconds, overrides SERVER_TIMEOUT_S
 ENCODE = ("percent-encode the password's special characters (':' %3A, '@' %40, '/' %2F, "
@@ -72,6 +73,10 @@ def resolve(results: str | Path, url: str | None = None) -> StorageSpec:
         return StorageSpec("redis", url, timeout=timeout)
     if scheme.split("+")[0] in SQL_SCHEMES:
         return _sql_spec(url, timeout)
+    if scheme.split("+")[0] in UNBOUNDED:
+        raise _bad(url, "names a database whose calls layerlr cannot bound in time (a silent "
+                   "server would hang the run); use PostgreSQL, MySQL, SQLite, Redis or a "
+                   "journal file")
     if not scheme and url.endswith(".log"):
         path = Path(url).resolve()
         return StorageSpec("journal", str(path), path, timeout=timeout)

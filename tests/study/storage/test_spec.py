@@ -42,3 +42,13 @@ def test_the_server_timeout_comes_from_the_environment_and_travels_in_the_spec(
         monkeypatch.setenv("LAYERLR_STORAGE_TIMEOUT", bad)
         with pytest.raises(StorageURLError, match="LAYERLR_STORAGE_TIMEOUT"):
             resolve(tmp_path, "redis://cache/0")
+
+
+@pytest.mark.parametrize("url", ["oracle+oracledb://u:secret@db:1521/x",
+                                 "mssql+pyodbc://u:secret@db/x"])
+def test_databases_whose_calls_cannot_be_bounded_in_time_are_refused(tmp_path, url):
+    """Every storage call has a timeout (issue 17 item 5): layerlr sets its drivers'
+    timeouts for PostgreSQL and MySQL only, so other SQL servers are refused, by name."""
+    with pytest.raises(StorageURLError, match="cannot bound in time") as err:
+        resolve(tmp_path, url)
+    assert "secret" not in str(err.value)
