@@ -102,8 +102,8 @@ def gap_bars(cells: list[tuple[str, Gaps]], step: int, title: str, path: Path) -
                 if shown(e) and e.mean), default=1e-12)
     ax.set_yscale("symlog", linthresh=max(tiny, 1e-12))
     top = max((abs(e.mean) + (e.se if np.isfinite(e.se) else 0)
-               for _, g in cells for e in g.parts.values() if shown(e)), default=1.0)
-    ax.set_ylim(-3 * top, 3 * top)
+               for _, g in cells for e in g.parts.values() if shown(e)), default=0.0)
+    ax.set_ylim(-3 * (top or 1.0), 3 * (top or 1.0))  # all parts 0: any scale shows that
     ax.axhline(0, color="black", linewidth=0.6)
     ax.set(ylabel=f"loss difference after step {step}", title=title)
     ax.legend(fontsize=8)

@@ -79,3 +79,18 @@ def test_each_panel_is_one_budget_relative_to_its_equal_split(drawn):
             title = (ax.get_title() or next(a.get_title() for a in drawn.axes
                                             if a.bbox.bounds == ax.bbox.bounds))
             assert title == f"B = {line.budget:g}"
+
+
+def test_gap_bars_of_parts_that_are_all_zero_draw_without_a_warning(tmp_path):
+    """Real data has no test noise and a surrogate can equal GD: bars of height 0 still
+    get a y range (matplotlib warned of identical limits and drew a degenerate axis)."""
+    import warnings
+
+    from layerlr.report.gaps import PARTS
+    from layerlr.report.records import Estimate, Gaps
+
+    zero = Gaps(1, 3, {p: Estimate(0.0, 0.0, 3) for p in PARTS}, None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        figures.gap_bars([("c", zero)], 1, "zeros", tmp_path / "g.png")
+    assert (tmp_path / "g.png").stat().st_size > 0
