@@ -33,7 +33,8 @@ TIMEOUT = "3"  # seconds a server may stay silent, for these tests
 
 
 def start(study, results, url, *extra, timeout=TIMEOUT) -> subprocess.Popen:
-    env = dict(os.environ, LAYERLR_STORAGE=url, LAYERLR_STORAGE_TIMEOUT=timeout)
+    env = dict(os.environ, LAYERLR_STORAGE=url, LAYERLR_STORAGE_TIMEOUT=timeout,
+               PYTHONFAULTHANDLER="1")
     return subprocess.Popen([*COMMAND, "run", str(study), "--results", str(results), "--quiet",
                              *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
@@ -123,4 +124,7 @@ def interrupt_until_it_ends(proc: subprocess.Popen, tries: int = 5) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
-    pytest.fail(f"{tries} Ctrl-C did not end a run whose storage server is silent")
+    proc.send_signal(signal.SIGABRT)  # PYTHONFAULTHANDLER: every thread's stack, for the record
+    _, err = proc.communicate(timeout=60)
+    pytest.fail(f"{tries} Ctrl-C did not end a run whose storage server is silent; its "
+                f"threads:\n{err[-20000:]}")
