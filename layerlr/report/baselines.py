@@ -14,12 +14,12 @@ searched network, then objective step, then baseline.
 
 from __future__ import annotations
 
-import math
 import re
 
 import numpy as np
 import pandas as pd
 
+from layerlr.report.data import accuracy
 from layerlr.report.records import BaselineGain
 from layerlr.report.stats import t_test
 from layerlr.study.config import BASELINES
@@ -61,6 +61,4 @@ def _best_seeds(rows: pd.DataFrame, step: int,
     held-out accuracy there, NaN without one)."""
     trial = int(rows.loc[rows["value"].idxmin(), "trial"])
     pick = rows[(rows["trial"] == trial) & (rows["step"] == step)].iloc[0]
-    accuracy = pick.get("accuracy")
-    accuracy = float(accuracy) if accuracy is not None and pd.notna(accuracy) else math.nan
-    return (trial, np.asarray(pick[f"{loss}_seeds"], dtype=float)), accuracy
+    return (trial, np.asarray(pick[f"{loss}_seeds"], dtype=float)), accuracy(pick)

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from layerlr.report.curvature import rate_columns
-from layerlr.report.data import network
+from layerlr.report.data import accuracy, network
 from layerlr.report.records import Best, CarryOver, Scaling
 
 __all__ = ["Best", "CarryOver", "Scaling", "best_schedules", "budget_exponent", "carry_over",
@@ -42,11 +42,10 @@ def best_schedules(cell: str, rows: pd.DataFrame, objective: str, scale: float) 
         rates = tuple(float(pick[c]) for c in cols)
         width, budget = int(pick["width"]), sum(rates)
         se = float(pick[f"{loss}_se"]) if f"{loss}_se" in pick else math.nan  # theory: exact
-        accuracy = pick.get("accuracy")
         out.append(Best(cell, int(pick["depth"]), width, int(step), int(pick["trial"]),
                         float(pick[loss]), se, rates, budget,
                         budget_exponent(budget, scale, width),
-                        accuracy=float(accuracy) if pd.notna(accuracy) else math.nan))
+                        accuracy=accuracy(pick)))
     return out
 
 

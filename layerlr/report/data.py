@@ -7,6 +7,7 @@ objective and the c of B = c h^alpha) and whether a driver is running it right n
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,6 +105,13 @@ class StudyResults:
     def objective_steps(self) -> tuple[int, ...] | None:
         """The steps the cells minimise, where the storage says."""
         return self.config.objective_steps if self.config else None
+
+
+def accuracy(row: pd.Series) -> float:
+    """A Parquet row's held-out accuracy, mean over seeds; NaN where it has none
+    (regression, the linear families, a dataset written before the column)."""
+    value = row.get("accuracy")
+    return float(value) if pd.notna(value) else math.nan
 
 
 def network(cell: str) -> str:
