@@ -176,11 +176,6 @@ ModelTables = either({"<table>": OneTable,
                      lambda v: "<tables>" if isinstance(v, list) else "<table>")
 
 
-def model_spec(table: ModelTable | ModuleTable, base: Path) -> ModelSpec:
-    """The record of a validated table (each table class makes its own)."""
-    return table.spec(base)
-
-
 def _absolute(text: str, base: Path) -> str:
     """``"FILE.py:fn"`` with FILE made absolute against ``base``; anything else as is."""
     where, colon, function = text.rpartition(":")

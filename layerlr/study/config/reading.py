@@ -18,7 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 from layerlr.study.config.checks import across_cells, across_tables
 from layerlr.study.config.fields import TAGS
 from layerlr.study.config.messages import lines
-from layerlr.study.config.model_tables import ModelTables, OneTable, model_spec
+from layerlr.study.config.model_tables import ModelTables, OneTable
 from layerlr.study.config.problems import Problems, StudyFileError
 from layerlr.study.config.records import StudyConfig
 from layerlr.study.config.tables import (
@@ -134,8 +134,8 @@ def _config(tables: dict[str, Any], base: Path) -> StudyConfig:
     """The records of valid tables (a name that is not valid is reported, not used);
     file paths in them are relative to ``base``."""
     model = tables["model"]
-    specs = (tuple(model_spec(m, base) for m in model) if isinstance(model, list)
-             else model_spec(model, base))
+    specs = (tuple(m.spec(base) for m in model) if isinstance(model, list)
+             else model.spec(base))
     train = train_spec(tables["train"])
     resources = tables.get("resources") or ResourcesTable()
     return StudyConfig(tables.get("name", ""), specs, train,
